@@ -1,0 +1,48 @@
+# PokeWatch developer commands. `make serve` and `make test` work on a fresh machine
+# with Python 3.11+ (they create .venv and install what they need).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HOST ?= 127.0.0.1
+PORT ?= 3000
+
+# bentoml build needs uv on PATH; the venv's tools come first.
+export PATH := $(BIN):$(PATH)
+export OTEL_SDK_DISABLED ?= true
+
+.PHONY: install serve train test lint format typecheck clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "PokeWatch needs Python 3.11 or newer (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -e ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+train: install
+	pokewatch train
+
+serve: install
+	pokewatch train --skip-if-present
+	bentoml serve service:PokeWatch --host $(HOST) --port $(PORT)
+
+lint: install
+	ruff check .
+	ruff format --check .
+
+format: install
+	ruff format .
+	ruff check --fix .
+
+typecheck: install
+	mypy
+
+test: lint typecheck
+	pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

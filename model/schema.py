@@ -1,0 +1,166 @@
+"""The raw price-row schema, item ids, and validation of incoming rows.
+
+One row is one market-price observation of one item (a card printing or a sealed
+product) on one day. Every source is normalized to these columns before anything else
+touches it; see docs/data.md for the schema and the item-id scheme.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("item_id", "date", "market_price", "name", "source")
+OPTIONAL_TEXT_COLUMNS: tuple[str, ...] = ("set_code", "number", "rarity", "tcgplayer_id")
+OPTIONAL_PRICE_COLUMNS: tuple[str, ...] = ("low_price", "mid_price", "high_price")
+COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_TEXT_COLUMNS + OPTIONAL_PRICE_COLUMNS
+
+ITEM_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+TCGPLAYER_SOURCE = "tcgcsv"
+PPT_SOURCE = "pokemonpricetracker"
+
+
+class SchemaError(ValueError):
+    """The input cannot be read as price rows at all (e.g. a required column is missing)."""
+
+
+@dataclass(frozen=True)
+class ValidatedPrices:
+    """Rows that passed validation, and the rejected ones with a `reason` column."""
+
+    valid: pd.DataFrame
+    rejected: pd.DataFrame
+
+    def summary(self) -> str:
+        total = len(self.valid) + len(self.rejected)
+        text = f"{len(self.valid)} of {total} rows valid"
+        if self.rejected.empty:
+            return text
+        reasons = self.rejected["reason"].value_counts()
+        details = ", ".join(f"{reason}: {count}" for reason, count in reasons.items())
+        return f"{text}; rejected {len(self.rejected)} ({details})"
+
+
+def tcgplayer_item_id(product_id: int, printing: str = "Normal") -> str:
+    """`tcg-<productId>` for the Normal printing, `tcg-<productId>-<printing-slug>` otherwise."""
+    if printing == "Normal":
+        return f"tcg-{product_id}"
+    return f"tcg-{product_id}-{slugify(printing)}"
+
+
+def slugify(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def validate_prices(frame: pd.DataFrame) -> ValidatedPrices:
+    """Split rows into valid and rejected, coercing types; never drops a row silently."""
+    missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"price rows lack required column(s) {missing}; "
+            f"expected at least {list(REQUIRED_COLUMNS)}"
+        )
+    rows = frame.reset_index(drop=True)
+    item_id = rows["item_id"].astype("string").str.strip()
+    dates = pd.to_datetime(rows["date"], errors="coerce", format="mixed")
+    price = pd.to_numeric(rows["market_price"], errors="coerce")
+    name = rows["name"].astype("string").str.strip()
+    source = rows["source"].astype("string").str.strip()
+
+    reason = pd.Series(pd.NA, index=rows.index, dtype="string")
+
+    def reject(mask: pd.Series, why: str) -> None:
+        reason[mask & reason.isna()] = why
+
+    reject(item_id.isna() | (item_id == ""), "missing item_id")
+    reject(~item_id.fillna("").str.fullmatch(ITEM_ID_PATTERN.pattern), "malformed item_id")
+    reject(dates.isna(), "unparseable date")
+    reject(price.isna(), "missing market_price")
+    reject(~np.isfinite(price.fillna(0.0)) | (price <= 0), "market_price not a positive number")
+    reject(name.isna() | (name == ""), "missing name")
+    reject(source.isna() | (source == ""), "missing source")
+    day = dates.dt.normalize()
+    duplicate = pd.DataFrame({"item_id": item_id, "date": day})[reason.isna()].duplicated(
+        keep="first"
+    )
+    reject(duplicate.reindex(rows.index, fill_value=False), "duplicate item_id and date")
+
+    clean = pd.DataFrame(
+        {"item_id": item_id, "date": day, "market_price": price, "name": name, "source": source}
+    )
+    for column in OPTIONAL_TEXT_COLUMNS:
+        values = rows[column] if column in rows.columns else pd.Series(pd.NA, index=rows.index)
+        clean[column] = values.astype("string")
+    for column in OPTIONAL_PRICE_COLUMNS:
+        values = rows[column] if column in rows.columns else pd.Series(np.nan, index=rows.index)
+        numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+        clean[column] = numbers.where(numbers > 0)
+
+    ok = reason.isna()
+    valid = clean[ok].sort_values(["item_id", "date"], ignore_index=True)
+    rejected = rows[~ok].assign(reason=reason[~ok]).reset_index(drop=True)
+    return ValidatedPrices(valid=valid, rejected=rejected)
+
+
+def normalize_tcgplayer_sealed(
+    prices: pd.DataFrame, products: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """TCGplayer daily sealed prices (`date, product_id, market_price`) to raw rows.
+
+    `products` (`product_id, name, set_code`) supplies names; without it the name is the id.
+    """
+    rows = pd.DataFrame(
+        {
+            "item_id": "tcg-" + prices["product_id"].astype("int64").astype("string"),
+            "date": prices["date"],
+            "market_price": prices["market_price"],
+            "source": TCGPLAYER_SOURCE,
+            "tcgplayer_id": prices["product_id"].astype("int64").astype("string"),
+        }
+    )
+    if products is not None:
+        catalog = products.set_index("product_id")
+        rows["name"] = prices["product_id"].map(catalog["name"]).to_numpy()
+        rows["set_code"] = prices["product_id"].map(catalog["set_code"]).astype("string").to_numpy()
+    rows["name"] = rows.get("name", pd.Series(pd.NA, index=rows.index)).fillna(
+        "TCGplayer product " + rows["tcgplayer_id"]
+    )
+    return rows.reset_index(drop=True)
+
+
+def normalize_ppt_cards(cards: pd.DataFrame) -> pd.DataFrame:
+    """PokemonPriceTracker card rows (`card_id, card_name, card_number, ...`) to raw rows."""
+    set_code = cards["card_id"].str.split("_", n=1).str[0]
+    return pd.DataFrame(
+        {
+            "item_id": cards["card_id"],
+            "date": cards["date"],
+            "market_price": cards["market_price"],
+            "name": cards["card_name"],
+            "source": cards["source"],
+            "set_code": set_code,
+            "number": cards["card_number"],
+            "rarity": cards["rarity"],
+            "tcgplayer_id": cards["tcgplayer_id"],
+        }
+    ).reset_index(drop=True)
+
+
+def normalize_known_format(
+    frame: pd.DataFrame, products: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Recognize the formats in use (raw schema, TCGplayer sealed, PokemonPriceTracker)."""
+    columns = set(frame.columns)
+    if set(REQUIRED_COLUMNS) <= columns:
+        return frame
+    if {"card_id", "card_name", "market_price", "date"} <= columns:
+        return normalize_ppt_cards(frame)
+    if {"product_id", "market_price", "date"} <= columns:
+        return normalize_tcgplayer_sealed(frame, products)
+    raise SchemaError(
+        f"unrecognized price columns {sorted(columns)}; expected the raw schema "
+        f"{list(REQUIRED_COLUMNS)} or a known source format"
+    )

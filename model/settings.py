@@ -1,0 +1,100 @@
+"""The project's settings: `configuration.yaml`, overridable by `POKEWATCH_*` variables.
+
+`POKEWATCH_CONFIG` names the file (default: `configuration.yaml` in the working directory,
+else the one shipped beside the code). Nested keys use `__` in variable names, e.g.
+`POKEWATCH_MODEL__THRESHOLDS__BUY_AT=-0.08`. Each consumer declares the sections it
+reads by subclassing `ConfigFileSettings`; other sections are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from model.evaluation import BacktestSettings, GateThresholds
+from model.signals import SignalThresholds
+from model.strategies import DEFAULT_STRATEGY
+
+SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "configuration.yaml"
+
+
+class ConfigurationError(ValueError):
+    """The configuration is invalid; the message names the file and every bad field."""
+
+
+def config_path() -> Path:
+    named = os.environ.get("POKEWATCH_CONFIG")
+    if named:
+        return Path(named)
+    local = Path("configuration.yaml")
+    return local if local.is_file() else SHIPPED_CONFIG
+
+
+class ModelSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strategy: str = DEFAULT_STRATEGY
+    horizon: int = Field(default=7, ge=1, le=365)
+    thresholds: SignalThresholds = SignalThresholds()
+    gate: GateThresholds = GateThresholds()
+    backtest: BacktestSettings = BacktestSettings()
+
+
+class DataSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # None means the sample bundled with the code.
+    prices: Path | None = None
+
+
+class ConfigFileSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="POKEWATCH_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = config_path()
+        if not path.is_file():
+            raise ConfigurationError(f"configuration file not found: {path}")
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls, path))
+
+
+class Settings(ConfigFileSettings):
+    """What model training and evaluation read."""
+
+    model: ModelSettings = ModelSettings()
+    data: DataSettings = DataSettings()
+
+
+SettingsT = TypeVar("SettingsT", bound=ConfigFileSettings)
+
+
+def load_settings(settings_class: type[SettingsT]) -> SettingsT:
+    """Read the settings, turning validation errors into one clear message."""
+    try:
+        return settings_class()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+            for issue in error.errors()
+        )
+        raise ConfigurationError(
+            f"invalid configuration in {config_path()} or POKEWATCH_* variables: {problems}"
+        ) from None
