@@ -34,9 +34,10 @@ class QueryError(Exception):
     def body(self) -> dict[str, Any]:
         return {"error": self.error, "detail": self.detail}
 
-    def item_body(self, index: int) -> dict[str, Any]:
+    def item_body(self, index: int, card_id: str | None = None) -> dict[str, Any]:
         """The error in place of one batch item's answer."""
-        return {"index": index, "status": self.status, **self.body()}
+        named = {} if card_id is None else {"card_id": card_id}
+        return {"index": index, **named, "status": self.status, **self.body()}
 
 
 class Predictor:
@@ -110,7 +111,7 @@ class Predictor:
             status = Resolution(resolved.status[index])
             if status != Resolution.FOUND:
                 missing = self._not_found(card_id, on, status, int(positions[index]))
-                answers.append(missing.item_body(index))
+                answers.append(missing.item_body(index, card_id))
                 continue
             price_date = day_to_date(int(price_days[index])).isoformat()
             answers.append(

@@ -1,0 +1,83 @@
+"""Real `bentoml serve` processes on free loopback ports."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from model.data import load_prices
+from model.settings import Settings, load_settings
+from model.training import train
+from pipelines.registry import save_to_store
+
+REPO = Path(__file__).resolve().parents[2]
+BENTOML = Path(sys.executable).with_name("bentoml")
+STARTUP_SECONDS = 90
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def bentoml_serve(
+    target: str, env: dict[str, str] | None = None, ready_path: str = "/readyz"
+) -> Iterator[str]:
+    """Serve `target`, wait until `ready_path` answers 200, yield the base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = (Path(os.environ["BENTOML_HOME"]) / f"serve-{port}.log").open("w+b")
+    process = subprocess.Popen(
+        [str(BENTOML), "serve", target, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO,
+        env={**os.environ, "PATH": f"{BENTOML.parent}:{os.environ['PATH']}", **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"bentoml serve exited {process.returncode}:\n{log.read().decode()}")
+            try:
+                if httpx.get(base + ready_path, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"not ready in {STARTUP_SECONDS} s:\n{log.read().decode()[-4000:]}")
+            time.sleep(0.25)
+        yield base
+    finally:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def model_tag() -> str:
+    settings = load_settings(Settings)
+    return save_to_store(train(load_prices().valid, settings.model))
+
+
+@pytest.fixture(scope="session")
+def served(model_tag: str) -> Iterator[str]:
+    with bentoml_serve("service:PokeWatch") as base:
+        yield base

@@ -1,0 +1,76 @@
+"""End to end: a real `bentoml serve` of the service, called over HTTP."""
+
+import json
+import shutil
+from pathlib import Path
+
+import bentoml
+import httpx
+import pytest
+
+from tests.e2e.conftest import bentoml_serve
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SEALED = "tcg-133777"
+
+
+def test_fair_price(served: str, model_tag: str) -> None:
+    response = httpx.post(f"{served}/fair_price", json={"card_id": SEALED, "date": "2024-06-01"})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["card_id"], body["price_date"], body["model_version"]) == (
+        SEALED,
+        "2024-06-01",
+        model_tag,
+    )
+    assert body["market_price"] > 0
+    assert body["fair_price"] > 0
+
+
+def test_errors(served: str) -> None:
+    missing = httpx.post(f"{served}/fair_price", json={"card_id": "nope"})
+    assert (missing.status_code, missing.json()["error"]) == (404, "card_not_found")
+    malformed = httpx.post(
+        f"{served}/fair_price", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert (malformed.status_code, malformed.json()["error"]) == (400, "invalid_request")
+    wrong_type = httpx.post(f"{served}/fair_price", json={"card_id": ["x"]})
+    assert wrong_type.status_code == 400
+    assert wrong_type.json()["detail"].startswith("card_id")
+
+
+def test_batch_and_cards(served: str) -> None:
+    cards = httpx.post(f"{served}/cards", json={"limit": 3}).json()["cards"]
+    assert len(cards) == 3
+    items = [{"card_id": card["card_id"]} for card in cards] + [{"card_id": "nope"}]
+    results = httpx.post(f"{served}/batch_predict", json={"items": items}).json()["results"]
+    assert [result["card_id"] for result in results] == [item["card_id"] for item in items]
+    assert [result["market_price"] for result in results[:3]] == [
+        card["latest_price"] for card in cards
+    ]
+    assert results[3]["status"] == 404
+
+
+def test_probes(served: str) -> None:
+    assert httpx.get(f"{served}/livez").status_code == 200
+    assert httpx.get(f"{served}/readyz").status_code == 200
+
+
+def test_readyz_fails_when_the_model_cannot_be_loaded(model_tag: str, tmp_path: Path) -> None:
+    """A pod whose model is unreadable starts (liveness) but never passes readiness."""
+    stored = bentoml.models.get(model_tag)
+    broken_name = "pokewatch-broken"
+    with bentoml.models.create(broken_name) as broken:
+        shutil.copytree(stored.path, broken.path, dirs_exist_ok=True)
+        info_file = Path(broken.path) / "model.json"
+        info_file.write_text(json.dumps({**json.loads(info_file.read_text()), "format": 0}))
+    with bentoml_serve(
+        "service:PokeWatch",
+        env={"POKEWATCH_SERVICE__MODEL_TAG": f"{broken_name}:latest"},
+        ready_path="/livez",
+    ) as base:
+        assert httpx.get(f"{base}/readyz").status_code == 503
+        response = httpx.post(f"{base}/fair_price", json={"card_id": SEALED})
+        assert response.status_code == 503
+        assert response.json()["error"] == "model_unavailable"
