@@ -121,7 +121,7 @@ class PokeWatch:
         }
 
 
-# @bentoml.service turns the class into a bentoml.Service, which mypy cannot see.
+# mypy ignores class decorators: it cannot see that PokeWatch is a bentoml.Service.
 PokeWatch.add_asgi_middleware(UniformErrorsMiddleware)  # type: ignore[attr-defined]
 
 

@@ -20,5 +20,6 @@ def model_tag() -> str:
 def client(model_tag: str) -> Iterator[TestClient]:
     from service import PokeWatch
 
-    with TestClient(PokeWatch.to_asgi()) as test_client:
+    # mypy ignores class decorators: it cannot see that PokeWatch is a bentoml.Service.
+    with TestClient(PokeWatch.to_asgi()) as test_client:  # type: ignore[attr-defined]
         yield test_client
