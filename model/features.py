@@ -68,7 +68,8 @@ def days_since_last_observation(panel: pd.DataFrame) -> pd.DataFrame:
 
 
 def _over_observations(panel: pd.DataFrame, observations: int, how: str) -> pd.DataFrame:
-    observed = panel.stack().dropna().rename("price").reset_index()  # type: ignore[call-overload]
+    named = panel.rename_axis(index="date", columns="item_id")
+    observed = named.stack().dropna().rename("price").reset_index()  # type: ignore[call-overload]
     windows = observed.groupby("item_id", sort=False)["price"].rolling(observations, min_periods=1)
     aggregated = windows.mean() if how == "mean" else windows.median()
     observed["value"] = aggregated.reset_index(level=0, drop=True)

@@ -20,6 +20,7 @@ from model.signals import FloatArray
 
 IntArray = npt.NDArray[np.int64]
 DAY_SPAN = 1 << 20  # more days than any price history spans (about 2,800 years)
+LATEST_DAY = np.iinfo(np.int64).min  # a query day meaning "the latest observation"
 EPOCH = date(1970, 1, 1)
 
 
@@ -69,14 +70,19 @@ class PriceTable:
 
     def resolve(self, positions: IntArray, days: IntArray) -> Resolved:
         """Rows for (item position, day) queries; position -1 is an unknown item and day
-        -1 asks for the item's latest observation."""
+        `LATEST_DAY` asks for the item's latest observation.
+
+        A query day far outside the history gives a key in a neighbouring item's range;
+        the before/after checks below catch exactly those."""
         known = positions >= 0
         safe_positions = np.where(known, positions, 0)
         latest = self.last_row[safe_positions]
-        found = np.searchsorted(self.keys, safe_positions * DAY_SPAN + days, side="right") - 1
-        rows = np.where(days < 0, latest, found)
+        asks_latest = days == LATEST_DAY
+        query_days = np.where(asks_latest, 0, days)
+        found = np.searchsorted(self.keys, safe_positions * DAY_SPAN + query_days, side="right") - 1
+        rows = np.where(asks_latest, latest, found)
         status = np.full(len(positions), Resolution.FOUND, dtype=np.int8)
-        status[(days >= 0) & (rows < self.first_row[safe_positions])] = Resolution.BEFORE_HISTORY
+        status[~asks_latest & (rows < self.first_row[safe_positions])] = Resolution.BEFORE_HISTORY
         status[days > self.last_day] = Resolution.AFTER_HISTORY
         status[~known] = Resolution.UNKNOWN_ITEM
         return Resolved(rows=np.where(status == Resolution.FOUND, rows, -1), status=status)

@@ -15,11 +15,17 @@ import numpy as np
 import pandas as pd
 
 from model.artifact import TrainedModel
-from model.lookup import PriceTable, Resolution, date_to_day, day_to_date, to_day_numbers
+from model.lookup import (
+    LATEST_DAY,
+    PriceTable,
+    Resolution,
+    date_to_day,
+    day_to_date,
+    to_day_numbers,
+)
 from model.signals import LABELS, SignalThresholds, deviation, signal_codes
 
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-LATEST = -1
 
 
 class QueryError(Exception):
@@ -82,7 +88,7 @@ class Predictor:
         """
         count = len(items)
         positions = np.full(count, -1, dtype=np.int64)
-        days = np.full(count, LATEST, dtype=np.int64)
+        days = np.full(count, LATEST_DAY, dtype=np.int64)
         queries: list[tuple[str, str | None] | QueryError] = []
         for index, item in enumerate(items):
             try:
@@ -165,9 +171,9 @@ def parse_query(item: object) -> tuple[str, str | None]:
 
 
 def parse_day(on: str | None) -> int:
-    """Day number of a `YYYY-MM-DD` date; `LATEST` for None. Raises `QueryError` (400)."""
+    """Day number of a `YYYY-MM-DD` date; `LATEST_DAY` for None. Raises `QueryError` (400)."""
     if on is None:
-        return LATEST
+        return LATEST_DAY
     if not DATE_PATTERN.fullmatch(on):
         raise QueryError(400, "invalid_request", f"date: {on!r} is not a date in YYYY-MM-DD form")
     try:

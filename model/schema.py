@@ -65,8 +65,11 @@ def validate_prices(frame: pd.DataFrame) -> ValidatedPrices:
         )
     rows = frame.reset_index(drop=True)
     item_id = rows["item_id"].astype("string").str.strip()
-    dates = pd.to_datetime(rows["date"], errors="coerce", format="mixed")
-    price = pd.to_numeric(rows["market_price"], errors="coerce")
+    # Offsets are converted to UTC, so one calendar (UTC days) holds every source.
+    dates = pd.to_datetime(rows["date"], errors="coerce", format="mixed", utc=True).dt.tz_localize(
+        None
+    )
+    price = pd.to_numeric(rows["market_price"], errors="coerce").astype("float64")
     name = rows["name"].astype("string").str.strip()
     source = rows["source"].astype("string").str.strip()
 
@@ -78,8 +81,9 @@ def validate_prices(frame: pd.DataFrame) -> ValidatedPrices:
     reject(item_id.isna() | (item_id == ""), "missing item_id")
     reject(~item_id.fillna("").str.fullmatch(ITEM_ID_PATTERN.pattern), "malformed item_id")
     reject(dates.isna(), "unparseable date")
-    reject(price.isna(), "missing market_price")
-    reject(~np.isfinite(price.fillna(0.0)) | (price <= 0), "market_price not a positive number")
+    reject(rows["market_price"].isna(), "missing market_price")
+    reject(price.isna(), "market_price not a number")
+    reject(price.isin([np.inf, -np.inf]) | (price <= 0), "market_price not a positive number")
     reject(name.isna() | (name == ""), "missing name")
     reject(source.isna() | (source == ""), "missing source")
     day = dates.dt.normalize()

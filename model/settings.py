@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,7 +22,7 @@ from pydantic_settings import (
 
 from model.evaluation import BacktestSettings, GateThresholds
 from model.signals import SignalThresholds
-from model.strategies import DEFAULT_STRATEGY
+from model.strategies import DEFAULT_STRATEGY, STRATEGIES
 
 SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "configuration.yaml"
 
@@ -47,6 +47,13 @@ class ModelSettings(BaseModel):
     thresholds: SignalThresholds = SignalThresholds()
     gate: GateThresholds = GateThresholds()
     backtest: BacktestSettings = BacktestSettings()
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, name: str) -> str:
+        if name not in STRATEGIES:
+            raise ValueError(f"unknown strategy {name!r}; choose one of {sorted(STRATEGIES)}")
+        return name
 
 
 class DataSettings(BaseModel):

@@ -1,0 +1,208 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from model.artifact import TrainedModel
+from model.lookup import LATEST_DAY
+from model.predictor import Predictor, QueryError, parse_day, parse_query
+from model.signals import SignalThresholds
+
+
+def test_latest_answer(predictor: Predictor) -> None:
+    # a: market 15 on 2024-01-05, fair mean(14, 13, 15) = 14.
+    assert predictor.fair_price("a", None) == {
+        "card_id": "a",
+        "name": "Alpha",
+        "date": "2024-01-05",
+        "price_date": "2024-01-05",
+        "market_price": 15.0,
+        "fair_price": 14.0,
+        "deviation_pct": pytest.approx(1 / 14),
+        "signal": "HOLD",
+        "model_version": "test-version",
+    }
+
+
+def test_exact_date_answers_with_signals(predictor: Predictor) -> None:
+    sell = predictor.fair_price("a", "2024-01-03")  # 14 vs fair 12: +16.7 %
+    assert (sell["market_price"], sell["fair_price"], sell["signal"]) == (14.0, 12.0, "SELL")
+    assert sell["deviation_pct"] == pytest.approx(1 / 6)
+
+    buy = predictor.fair_price("c", "2024-01-04")  # 18 vs fair 20: exactly -10 %
+    assert (buy["market_price"], buy["fair_price"], buy["signal"]) == (18.0, 20.0, "BUY")
+    assert buy["deviation_pct"] == pytest.approx(-0.1)
+
+
+def test_fair_price_is_rounded_to_cents(predictor: Predictor) -> None:
+    # b's latest fair price is mean(2, 4, 0.5) = 2.1666...
+    answer = predictor.fair_price("b", None)
+    assert answer["fair_price"] == 2.17
+    assert answer["deviation_pct"] == pytest.approx((0.5 - 2.17) / 2.17)
+    assert answer["signal"] == "BUY"
+
+
+def test_date_in_a_gap(predictor: Predictor) -> None:
+    answer = predictor.fair_price("c", "2024-01-02")
+    assert answer["date"] == "2024-01-02"
+    assert answer["price_date"] == "2024-01-01"
+    assert answer["market_price"] == 20.0
+
+
+def test_thresholds_are_used(trained: TrainedModel) -> None:
+    tight = Predictor(trained, "v", SignalThresholds(buy_at=-0.01, sell_at=0.05))
+    assert tight.fair_price("a", None)["signal"] == "SELL"  # +7.1 %
+
+
+def test_unfinite_fair_price_is_none(trained: TrainedModel) -> None:
+    trained.predictions.loc[0, "fair_price"] = float("nan")  # a on 2024-01-01
+    answer = Predictor(trained, "v", SignalThresholds()).fair_price("a", "2024-01-01")
+    assert answer["fair_price"] is None
+    assert answer["deviation_pct"] is None
+    assert answer["signal"] == "HOLD"
+
+
+def error_of(predictor: Predictor, card_id: str, on: str | None) -> QueryError:
+    with pytest.raises(QueryError) as caught:
+        predictor.fair_price(card_id, on)
+    return caught.value
+
+
+def test_unknown_card(predictor: Predictor) -> None:
+    error = error_of(predictor, "zzz", None)
+    assert (error.status, error.error) == (404, "card_not_found")
+    assert error.body() == {"error": "card_not_found", "detail": "no card with id 'zzz'"}
+
+
+@pytest.mark.parametrize(
+    ("card_id", "on", "first"),
+    [
+        ("a", "2024-01-06", "2024-01-01"),
+        ("d", "2024-01-02", "2024-01-03"),
+        ("a", "2023-12-31", "2024-01-01"),
+    ],
+)
+def test_date_out_of_range_names_the_range(
+    predictor: Predictor, card_id: str, on: str, first: str
+) -> None:
+    error = error_of(predictor, card_id, on)
+    assert (error.status, error.error) == (404, "date_out_of_range")
+    assert error.detail == (
+        f"no price for {card_id!r} on {on}: prices are available from {first} to 2024-01-05"
+    )
+
+
+def test_date_before_1970_is_out_of_range(predictor: Predictor) -> None:
+    error = error_of(predictor, "a", "1969-12-31")
+    assert error.error == "date_out_of_range"
+
+
+@pytest.mark.parametrize(
+    ("on", "detail"),
+    [
+        ("2024-1-1", "date: '2024-1-1' is not a date in YYYY-MM-DD form"),
+        ("01/02/2024", "date: '01/02/2024' is not a date in YYYY-MM-DD form"),
+        ("2024-01-01T00:00", "date: '2024-01-01T00:00' is not a date in YYYY-MM-DD form"),
+        ("", "date: '' is not a date in YYYY-MM-DD form"),
+        ("2024-02-30", "date: '2024-02-30' is not a calendar date"),
+        ("2024-13-01", "date: '2024-13-01' is not a calendar date"),
+    ],
+)
+def test_malformed_date(predictor: Predictor, on: str, detail: str) -> None:
+    error = error_of(predictor, "a", on)
+    assert (error.status, error.error, error.detail) == (400, "invalid_request", detail)
+
+
+@pytest.mark.parametrize(
+    ("item", "detail"),
+    [
+        ("a", "item: expected an object with a card_id"),
+        (["a"], "item: expected an object with a card_id"),
+        (None, "item: expected an object with a card_id"),
+        ({}, "card_id: expected a non-empty string"),
+        ({"card_id": 7}, "card_id: expected a non-empty string"),
+        ({"card_id": ""}, "card_id: expected a non-empty string"),
+        ({"card_id": None}, "card_id: expected a non-empty string"),
+        ({"card_id": "a", "date": 20240101}, "date: expected a YYYY-MM-DD string or null"),
+    ],
+)
+def test_invalid_items(item: object, detail: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        parse_query(item)
+    assert (caught.value.status, caught.value.error, caught.value.detail) == (
+        400,
+        "invalid_request",
+        detail,
+    )
+
+
+def test_parse_query_and_day() -> None:
+    assert parse_query({"card_id": "a"}) == ("a", None)
+    assert parse_query({"card_id": "a", "date": "2024-01-02", "extra": 1}) == ("a", "2024-01-02")
+    assert parse_day(None) == LATEST_DAY
+    assert parse_day("1970-01-02") == 1
+
+
+def test_batch_answers_in_request_order_with_per_item_errors(predictor: Predictor) -> None:
+    items: list[Any] = [
+        {"card_id": "c", "date": "2024-01-04"},
+        "not an object",
+        {"card_id": "zzz"},
+        {"card_id": "a", "date": "2024-99-01"},
+        {"card_id": "d", "date": "2024-01-01"},
+        {"card_id": "a"},
+        {"card_id": 5},
+        {"card_id": "c", "date": "2024-01-04"},
+    ]
+    answers = predictor.fair_prices(items)
+
+    assert len(answers) == len(items)
+    assert answers[0] == predictor.fair_price("c", "2024-01-04")
+    assert answers[7] == answers[0]
+    assert answers[5] == predictor.fair_price("a", None)
+    assert answers[1] == {
+        "index": 1,
+        "status": 400,
+        "error": "invalid_request",
+        "detail": "item: expected an object with a card_id",
+    }
+    statuses = {
+        index: (answers[index]["status"], answers[index]["error"]) for index in (1, 2, 3, 4, 6)
+    }
+    assert statuses == {
+        1: (400, "invalid_request"),
+        2: (404, "card_not_found"),
+        3: (400, "invalid_request"),
+        4: (404, "date_out_of_range"),
+        6: (400, "invalid_request"),
+    }
+    for index in statuses:
+        assert answers[index]["index"] == index
+    # Not-found errors name the card they are about; unparseable items have none to name.
+    assert answers[2]["card_id"] == "zzz"
+    assert answers[4]["card_id"] == "d"
+    assert "card_id" not in answers[3]
+    assert "card_id" not in answers[6]
+    assert predictor.fair_prices([]) == []
+
+
+def test_cards_paging(predictor: Predictor) -> None:
+    everything = predictor.cards(limit=10, offset=0)
+    assert everything["total"] == 4
+    assert [card["card_id"] for card in everything["cards"]] == ["a", "b", "c", "d"]
+    assert everything["cards"][1] == {
+        "card_id": "b",
+        "name": "Beta",
+        "set_code": "sv1",
+        "latest_date": "2024-01-04",
+        "latest_price": 0.5,
+    }
+    assert everything["cards"][3]["set_code"] is None
+
+    page = predictor.cards(limit=2, offset=1)
+    assert (page["total"], page["limit"], page["offset"]) == (4, 2, 1)
+    assert [card["card_id"] for card in page["cards"]] == ["b", "c"]
+    assert predictor.cards(limit=2, offset=3)["cards"] == [everything["cards"][3]]
+    assert predictor.cards(limit=5, offset=10)["cards"] == []
+    assert predictor.cards(limit=0, offset=0)["cards"] == []
