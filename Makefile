@@ -28,6 +28,7 @@ train: install
 
 serve: install
 	pokewatch train --skip-if-present
+	pokewatch keys ensure-dev --port $(PORT)
 	bentoml serve service:PokeWatch --host $(HOST) --port $(PORT)
 
 lint: install

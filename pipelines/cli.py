@@ -17,8 +17,10 @@ from model.settings import ConfigurationError, Settings, load_settings
 from model.strategies import STRATEGIES
 from model.training import evaluate_strategy, train
 from pipelines.registry import has_model, load_from_store, save_to_store
+from service.keys_cli import keys_app
 
 app = typer.Typer(help="PokeWatch: Pokémon TCG fair prices.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 DataOption = Annotated[
     Path | None,

@@ -13,8 +13,14 @@ from starlette.responses import JSONResponse
 from model.artifact import load_trained_model
 from model.predictor import Predictor, QueryError
 from model.settings import load_settings
-from service.errors import UniformErrorsMiddleware
-from service.settings import ServiceSettings
+from service.middleware import (
+    AuthMiddleware,
+    BodyLimitMiddleware,
+    EdgeMiddleware,
+    RateLimitMiddleware,
+    build_security,
+)
+from service.settings import CorsConfig, ServiceSettings
 
 logger = logging.getLogger("pokewatch.service")
 
@@ -33,10 +39,39 @@ IsoDate = Annotated[
 ]
 
 
+SECURITY = build_security(SETTINGS)
+
+
+def cors_config(cors: CorsConfig) -> dict[str, Any]:
+    """BentoML's CORS middleware, from the explicit allowlist (off when it is empty)."""
+    return {
+        "enabled": bool(cors.allow_origins),
+        "access_control_allow_origins": cors.allow_origins,
+        "access_control_allow_credentials": cors.allow_credentials,
+        "access_control_allow_methods": ["GET", "POST", "OPTIONS"],
+        "access_control_allow_headers": [
+            "Content-Type",
+            "X-API-Key",
+            "Authorization",
+            "X-Request-ID",
+        ],
+        "access_control_expose_headers": [
+            "X-Request-ID",
+            "RateLimit",
+            "RateLimit-Policy",
+            "Retry-After",
+        ],
+        "access_control_max_age": cors.max_age_seconds,
+    }
+
+
 @bentoml.service(
     name="pokewatch",
     workers=SETTINGS.service.workers,
     traffic={"timeout": SETTINGS.service.timeout_seconds},
+    http={"cors": cors_config(SETTINGS.security.cors)},
+    # The edge middleware writes the access log, with the request ID and key id.
+    logging={"access": {"enabled": False}},
 )
 class PokeWatch:
     model_ref = bentoml.models.BentoModel(SETTINGS.service.model_tag)
@@ -121,8 +156,12 @@ class PokeWatch:
         }
 
 
-# mypy ignores class decorators: it cannot see that PokeWatch is a bentoml.Service.
-PokeWatch.add_asgi_middleware(UniformErrorsMiddleware)  # type: ignore[attr-defined]
+# The first added is the outermost: request ID → size limit → auth → rate limit → app.
+# (mypy ignores class decorators: it cannot see that PokeWatch is a bentoml.Service.)
+PokeWatch.add_asgi_middleware(EdgeMiddleware)  # type: ignore[attr-defined]
+PokeWatch.add_asgi_middleware(BodyLimitMiddleware, limit=SETTINGS.security.max_body_bytes)  # type: ignore[attr-defined]
+PokeWatch.add_asgi_middleware(AuthMiddleware, security=SECURITY)  # type: ignore[attr-defined]
+PokeWatch.add_asgi_middleware(RateLimitMiddleware, security=SECURITY)  # type: ignore[attr-defined]
 
 
 def error_response(error: QueryError) -> JSONResponse:

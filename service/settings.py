@@ -1,8 +1,8 @@
-"""Service settings: the `service` section of configuration.yaml plus the model section."""
+"""Service settings: the `service`, `security` and `redis` sections of configuration.yaml."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from model.artifact import MODEL_NAME
 from model.settings import ConfigFileSettings, ModelSettings
@@ -18,6 +18,74 @@ class ServiceConfig(BaseModel):
     max_page_size: int = Field(default=500, ge=1, le=10_000)
 
 
+class RateLimitConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    backend: str = Field(default="memory", pattern="^(memory|redis)$")
+    per_minute: int = Field(default=600, ge=1)
+    burst: int = Field(default=60, ge=1)
+    # A request in a scope costs this many tokens (scopes not listed cost 1).
+    scope_costs: dict[str, int] = {"batch": 10}
+    auth_failures_per_minute: int = Field(default=10, ge=1)
+    auth_failures_burst: int = Field(default=20, ge=1)
+
+    @model_validator(mode="after")
+    def _costs_fit_in_a_burst(self) -> RateLimitConfig:
+        too_dear = {scope: cost for scope, cost in self.scope_costs.items() if cost > self.burst}
+        if too_dear:
+            raise ValueError(f"scope costs {too_dear} exceed the burst {self.burst}")
+        return self
+
+
+class CorsConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    allow_origins: list[str] = []
+    allow_credentials: bool = False
+    max_age_seconds: int = 600
+
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> CorsConfig:
+        if self.allow_credentials and "*" in self.allow_origins:
+            raise ValueError("allow_origins '*' cannot be combined with allow_credentials")
+        return self
+
+
+class SecurityConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    auth_enabled: bool = True
+    keys_file: str = "data/keys.json"
+    key_env: str = Field(default="dev", pattern=r"^[a-z0-9]{1,16}$")
+    keys_reload_seconds: float = Field(default=1.0, ge=0)
+    # Who may read BentoML's /metrics and the OpenAPI document (/docs.json and the UI at /).
+    metrics_public: bool = True
+    docs_public: bool = True
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Take the client address from X-Forwarded-For (only behind a trusted proxy).
+    trust_forwarded_for: bool = False
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    cors: CorsConfig = CorsConfig()
+
+
+class RedisConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # None: no Redis (in-memory cache and limiter). Secrets belong in POKEWATCH_REDIS__URL.
+    url: str | None = None
+    timeout_ms: int = Field(default=50, ge=1, le=5000)
+    cool_down_seconds: float = Field(default=2.0, ge=0)
+
+
 class ServiceSettings(ConfigFileSettings):
     model: ModelSettings = ModelSettings()
     service: ServiceConfig = ServiceConfig()
+    security: SecurityConfig = SecurityConfig()
+    redis: RedisConfig = RedisConfig()
+
+    @model_validator(mode="after")
+    def _redis_backend_needs_a_url(self) -> ServiceSettings:
+        if self.security.rate_limit.backend == "redis" and not self.redis.url:
+            raise ValueError("security.rate_limit.backend is redis but redis.url is not set")
+        return self

@@ -5,7 +5,29 @@ Set before anything imports bentoml, which reads these once.
 
 import os
 import tempfile
+from pathlib import Path
+
+import pytest
 
 os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="pokewatch-bentoml-")
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 os.environ["OTEL_SDK_DISABLED"] = "true"
+# A private keys file, re-read on every request so keys made by a test apply at once, and
+# quotas no functional test reaches (the rate-limit tests set their own).
+os.environ["POKEWATCH_SECURITY__KEYS_FILE"] = str(
+    Path(tempfile.mkdtemp(prefix="pokewatch-keys-")) / "keys.json"
+)
+os.environ["POKEWATCH_SECURITY__KEYS_RELOAD_SECONDS"] = "0"
+os.environ["POKEWATCH_SECURITY__RATE_LIMIT__PER_MINUTE"] = "1000000"
+os.environ["POKEWATCH_SECURITY__RATE_LIMIT__BURST"] = "100000"
+
+
+@pytest.fixture(scope="session")
+def api_key() -> str:
+    """A key with every scope, in the test keys file."""
+    from service.keys import KeysFile, Scope
+
+    raw, _ = KeysFile(Path(os.environ["POKEWATCH_SECURITY__KEYS_FILE"])).create(
+        "tests", frozenset(Scope), "test"
+    )
+    return raw

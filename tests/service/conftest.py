@@ -17,9 +17,9 @@ def model_tag() -> str:
 
 
 @pytest.fixture(scope="session")
-def client(model_tag: str) -> Iterator[TestClient]:
+def client(model_tag: str, api_key: str) -> Iterator[TestClient]:
     from service import PokeWatch
 
-    # mypy ignores class decorators: it cannot see that PokeWatch is a bentoml.Service.
-    with TestClient(PokeWatch.to_asgi()) as test_client:  # type: ignore[attr-defined]
+    app = PokeWatch.to_asgi()
+    with TestClient(app, headers={"X-API-Key": api_key}) as test_client:
         yield test_client

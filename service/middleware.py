@@ -1,0 +1,364 @@
+"""The service's ASGI middleware, outermost first (see docs/security.md):
+
+1. `EdgeMiddleware`: request ID, security headers, uniform error bodies, access log.
+2. `BodyLimitMiddleware`: 413 on declared or streamed bytes over the limit; 415 non-JSON.
+3. `AuthMiddleware`: API key → key record in the scope; 401/403; brute-force guard.
+4. `RateLimitMiddleware`: per-key quota; RateLimit headers; 429 with Retry-After.
+
+All are plain ASGI (no BaseHTTPMiddleware): they touch only the response start, except
+the edge, which buffers error bodies (never successful ones) to rewrite them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import error_body, send_json, uniform_body
+from service.keys import KeyRecord, KeyStore
+from service.keys import Scope as KeyScope
+from service.metrics import service_metrics
+from service.ratelimit import Limiter, MemoryLimiter, Policy, RedisLimiter, RedisSettings
+from service.settings import ServiceSettings
+
+access_log = logging.getLogger("pokewatch.access")
+
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# BentoML's probes: never authenticated, rate limited or reshaped.
+PROBE_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
+METRICS_PATHS = frozenset({"/metrics"})
+DOCS_PATHS = frozenset({"/docs.json", "/"})
+DOCS_PREFIXES = ("/static_content/",)
+ROUTE_SCOPES = {
+    "/fair_price": KeyScope.PREDICT,
+    "/cards": KeyScope.PREDICT,
+    "/health": KeyScope.PREDICT,
+    "/batch_predict": KeyScope.BATCH,
+}
+ADMIN_PREFIX = "/admin/"
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+]
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+PROBLEM_JSON = b"application/problem+json"
+RATE_LIMITED_TYPE = "https://pokewatch.dev/problems/rate-limited"
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def state(scope: Scope) -> dict[str, Any]:
+    return scope.setdefault("state", {})  # type: ignore[no-any-return]
+
+
+def required_scope(path: str) -> KeyScope:
+    if path.startswith(ADMIN_PREFIX):
+        return KeyScope.ADMIN
+    return ROUTE_SCOPES.get(path, KeyScope.PREDICT)
+
+
+@dataclass
+class Security:
+    """Per-process security state shared by the middleware of one worker."""
+
+    settings: ServiceSettings
+    keys: KeyStore
+    limiter: Limiter
+
+    def is_public(self, scope: Scope) -> bool:
+        path: str = scope["path"]
+        if path in PROBE_PATHS:
+            return True
+        if scope["method"] == "OPTIONS" and header(scope, b"access-control-request-method"):
+            return True  # CORS preflight: browsers never send credentials with it
+        config = self.settings.security
+        if path in METRICS_PATHS:
+            return config.metrics_public
+        if path in DOCS_PATHS or path.startswith(DOCS_PREFIXES):
+            return config.docs_public
+        return not config.auth_enabled
+
+    def client_address(self, scope: Scope) -> str:
+        if self.settings.security.trust_forwarded_for:
+            forwarded = header(scope, b"x-forwarded-for")
+            if forwarded:
+                return forwarded.split(b",")[0].strip().decode("latin-1")
+        client = scope.get("client")
+        return str(client[0]) if client else "unknown"
+
+
+def build_security(settings: ServiceSettings) -> Security:
+    config = settings.security
+    limiter: Limiter
+    if config.rate_limit.backend == "redis" and settings.redis.url:
+        limiter = RedisLimiter(
+            RedisSettings(
+                url=settings.redis.url,
+                timeout_seconds=settings.redis.timeout_ms / 1000,
+                cool_down_seconds=settings.redis.cool_down_seconds,
+            ),
+            workers=settings.service.workers,
+            on_degraded=lambda degraded: (
+                service_metrics().redis_degraded.labels("ratelimit").set(int(degraded))
+            ),
+        )
+    else:
+        limiter = MemoryLimiter()
+    return Security(settings, KeyStore(Path(config.keys_file), config.keys_reload_seconds), limiter)
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        offered = header(scope, b"x-request-id")
+        request_id = (
+            offered.decode()
+            if offered and REQUEST_ID_PATTERN.fullmatch(offered.decode("latin-1"))
+            else uuid.uuid4().hex
+        )
+        request_state = state(scope)
+        request_state["request_id"] = request_id
+        added = [*SECURITY_HEADERS, (b"x-request-id", request_id.encode())]
+        if scope.get("scheme") == "https" or header(scope, b"x-forwarded-proto") == b"https":
+            added.append(HSTS)
+        reshape = scope["path"] not in PROBE_PATHS
+        start: Message | None = None
+        chunks: list[bytes] = []
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal start, status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), *added]}
+                if status >= 400 and reshape:
+                    start = message
+                    return
+                await send(message)
+                return
+            if start is None:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body, was_uniform = uniform_body(status, b"".join(chunks), request_id)
+            keep = (b"content-length",) if was_uniform else (b"content-length", b"content-type")
+            headers = [
+                (name, value) for name, value in start["headers"] if name.lower() not in keep
+            ]
+            if not was_uniform:
+                headers.append((b"content-type", b"application/json"))
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            if scope["path"] not in PROBE_PATHS:
+                access_log.info(
+                    "%s %s %s %d %.1fms key=%s",
+                    request_id,
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    (time.perf_counter() - started) * 1000,
+                    request_state.get("key_id", "-"),
+                )
+
+
+class BodyLimitMiddleware:
+    """413 when the declared or the streamed body exceeds the limit; 415 for non-JSON."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._too_large(send)
+            return
+        media_type = (header(scope, b"content-type") or b"application/json").split(b";")[0]
+        if media_type.strip().lower() != b"application/json" and declared != b"0":
+            await send_json(
+                send,
+                415,
+                error_body(
+                    "unsupported_media_type",
+                    f"Content-Type {media_type.decode('latin-1')!r}: send application/json",
+                ),
+            )
+            return
+        received = 0
+        answered = False
+
+        async def counted_receive() -> Message:
+            """Answers 413 as soon as the stream passes the limit, then tells the app the
+            client is gone: the rest of the body is never read or buffered."""
+            nonlocal received, answered
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    if not answered:
+                        answered = True
+                        await self._too_large(send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def send_unless_answered(message: Message) -> None:
+            if not answered:
+                await send(message)
+
+        await self.app(scope, counted_receive, send_unless_answered)
+
+    async def _too_large(self, send: Send) -> None:
+        await send_json(
+            send,
+            413,
+            error_body("payload_too_large", f"request body over {self.limit} bytes"),
+            headers=[(b"connection", b"close")],
+        )
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, security: Security) -> None:
+        self.app = app
+        self.security = security
+        limits = security.settings.security.rate_limit
+        self.failure_policy = Policy(
+            "auth-failures", limits.auth_failures_per_minute, limits.auth_failures_burst
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.security.is_public(scope):
+            await self.app(scope, receive, send)
+            return
+        record = self.security.keys.verify(presented_key(scope))
+        if record is None:
+            await self._reject(scope, send)
+            return
+        needed = required_scope(scope["path"])
+        if needed not in record.scopes:
+            await send_json(
+                send,
+                403,
+                error_body("forbidden", f"this key lacks the {needed.value!r} scope"),
+            )
+            return
+        request_state = state(scope)
+        request_state["key_id"] = record.key_id
+        request_state["key"] = record
+        await self.app(scope, receive, send)
+
+    async def _reject(self, scope: Scope, send: Send) -> None:
+        """401, or 429 once this address has failed too often (a brute-force guard)."""
+        address = self.security.client_address(scope)
+        guard = await self.security.limiter.hit(f"authfail:{address}", self.failure_policy)
+        if not guard.allowed:
+            await send_rate_limited(send, guard.retry_after_header, "too many failed API keys")
+            return
+        await send_json(
+            send,
+            401,
+            error_body("unauthorized", "a valid API key is required (X-API-Key header)"),
+            headers=[(b"www-authenticate", b'Bearer realm="pokewatch"')],
+        )
+
+
+def presented_key(scope: Scope) -> str:
+    """The key from X-API-Key, else `Authorization: Bearer`; never from the query string."""
+    key = header(scope, b"x-api-key")
+    if key is None:
+        authorization = header(scope, b"authorization") or b""
+        scheme, _, token = authorization.partition(b" ")
+        key = token.strip() if scheme.lower() == b"bearer" else b""
+    return key.decode("latin-1")
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp, security: Security) -> None:
+        self.app = app
+        limits = security.settings.security.rate_limit
+        self.enabled = limits.enabled
+        self.security = security
+        self.policy = Policy("default", limits.per_minute, limits.burst)
+        self.costs = limits.scope_costs
+        self.policy_header = (
+            f'"default";q={limits.burst};w={max(1, round(60 * limits.burst / limits.per_minute))}'
+        ).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        record: KeyRecord | None = state(scope).get("key") if scope["type"] == "http" else None
+        if record is None or not self.enabled:
+            await self.app(scope, receive, send)
+            return
+        cost = self.costs.get(required_scope(scope["path"]).value, 1)
+        decision = await self.security.limiter.hit(f"key:{record.key_id}", self.policy, cost)
+        service_metrics().rate_limit_decisions.labels(
+            "allowed" if decision.allowed else "limited"
+        ).inc()
+        reset = max(0, round(decision.reset_seconds))
+        headers = [
+            (b"ratelimit-policy", self.policy_header),
+            (b"ratelimit", f'"default";r={decision.remaining};t={reset}'.encode()),
+            (b"x-ratelimit-limit", str(self.policy.burst).encode()),
+            (b"x-ratelimit-remaining", str(decision.remaining).encode()),
+            (b"x-ratelimit-reset", str(reset).encode()),
+        ]
+        if not decision.allowed:
+            await send_rate_limited(
+                send, decision.retry_after_header, "this key's request quota is used up", headers
+            )
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *headers]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def send_rate_limited(
+    send: Send, retry_after: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    await send_json(
+        send,
+        429,
+        error_body(
+            "rate_limited",
+            f"{detail}; retry after {retry_after} s",
+            type=RATE_LIMITED_TYPE,
+            title="Too Many Requests",
+            status=429,
+        ),
+        headers=[(b"retry-after", str(retry_after).encode()), *(headers or [])],
+        content_type=PROBLEM_JSON,
+    )

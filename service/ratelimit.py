@@ -1,0 +1,193 @@
+"""Per-key rate limiting: GCRA (a token bucket kept as one timestamp per key).
+
+A policy grants `burst` requests at once and refills at `per_minute`. The state of a key
+is its theoretical arrival time (TAT): the moment its bucket would be full again. Deciding
+is one comparison, so the Redis backend does it in one Lua script (atomic, on Redis's own
+clock): the limit holds exactly across every worker and replica sharing that Redis.
+
+When Redis fails or is slow, decisions fall back to a local bucket holding the policy
+divided by the number of workers, Redis is skipped for a cool-down, and the degraded state
+is exposed; shared limiting resumes on the first success after the cool-down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+logger = logging.getLogger("pokewatch.ratelimit")
+
+MICROSECONDS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    per_minute: int
+    burst: int
+
+    @property
+    def interval_us(self) -> float:
+        """Microseconds one request's token takes to refill."""
+        return 60 * MICROSECONDS / self.per_minute
+
+    def scaled(self, share: int) -> Policy:
+        """This policy split `share` ways (at least one request each)."""
+        return Policy(self.name, max(1, self.per_minute // share), max(1, self.burst // share))
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    policy: Policy
+    remaining: int
+    retry_after_seconds: float
+    reset_seconds: float
+
+    @property
+    def retry_after_header(self) -> int:
+        """`Retry-After` in whole seconds, at least 1."""
+        return max(1, math.ceil(self.retry_after_seconds))
+
+
+def gcra(tat_us: float, now_us: float, cost: int, policy: Policy) -> tuple[bool, float, float]:
+    """`(allowed, new_tat, retry_after_us)`; the Lua script below is its twin on Redis.
+
+    A clock that goes backwards only makes `now` smaller, which never frees tokens.
+    """
+    span = policy.interval_us * policy.burst
+    base = max(tat_us, now_us)
+    new_tat = base + policy.interval_us * cost
+    if new_tat - now_us > span:
+        return False, base, new_tat - now_us - span
+    return True, new_tat, 0.0
+
+
+def decision_from(allowed: bool, occupied_us: float, retry_us: float, policy: Policy) -> Decision:
+    """A decision from the bucket's occupancy (TAT - now) after the request."""
+    span = policy.interval_us * policy.burst
+    remaining = max(0, math.floor((span - occupied_us) / policy.interval_us + 1e-9))
+    return Decision(
+        allowed=allowed,
+        policy=policy,
+        remaining=remaining,
+        retry_after_seconds=retry_us / MICROSECONDS,
+        reset_seconds=max(0.0, occupied_us) / MICROSECONDS,
+    )
+
+
+class Limiter(Protocol):
+    async def hit(self, key: str, policy: Policy, cost: int = 1) -> Decision: ...
+
+
+class MemoryLimiter:
+    """One process's buckets (the default; with N workers each holds its own)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, max_keys: int = 100_000) -> None:
+        self.clock = clock
+        self.max_keys = max_keys
+        self.tats: dict[str, float] = {}
+
+    async def hit(self, key: str, policy: Policy, cost: int = 1) -> Decision:
+        return self.hit_now(key, policy, cost)
+
+    def hit_now(self, key: str, policy: Policy, cost: int = 1) -> Decision:
+        now = self.clock() * MICROSECONDS
+        allowed, tat, retry = gcra(self.tats.get(key, now), now, cost, policy)
+        if allowed:
+            if len(self.tats) >= self.max_keys:
+                self._forget_full_buckets(now)
+            self.tats[key] = tat
+        return decision_from(allowed, tat - now, retry, policy)
+
+    def _forget_full_buckets(self, now: float) -> None:
+        self.tats = {key: tat for key, tat in self.tats.items() if tat > now}
+
+
+GCRA_SCRIPT = """
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+local span = interval * burst
+local base = math.max(tat, now)
+local new_tat = base + interval * cost
+if new_tat - now > span then
+  return {0, tostring(base - now), tostring(new_tat - now - span)}
+end
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
+return {1, tostring(new_tat - now), '0'}
+"""
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str
+    timeout_seconds: float = 0.05
+    cool_down_seconds: float = 2.0
+    prefix: str = "pokewatch:rl:"
+
+
+class RedisLimiter:
+    """Shared buckets in Redis, falling back to a local share when Redis fails."""
+
+    def __init__(
+        self,
+        settings: RedisSettings,
+        workers: int,
+        on_degraded: Callable[[bool], None] = lambda _degraded: None,
+    ) -> None:
+        self.settings = settings
+        self.workers = workers
+        self.on_degraded = on_degraded
+        self.fallback = MemoryLimiter()
+        self.redis = aioredis.Redis.from_url(
+            settings.url,
+            socket_timeout=settings.timeout_seconds,
+            socket_connect_timeout=settings.timeout_seconds,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self.script = self.redis.register_script(GCRA_SCRIPT)
+        self.skip_until = 0.0
+        self.degraded = False
+
+    async def hit(self, key: str, policy: Policy, cost: int = 1) -> Decision:
+        if time.monotonic() >= self.skip_until:
+            try:
+                async with asyncio.timeout(self.settings.timeout_seconds * 2):
+                    allowed, occupied, retry = await self.script(
+                        keys=[self.settings.prefix + key],
+                        args=[policy.interval_us, policy.burst, cost],
+                    )
+            except (RedisError, OSError, TimeoutError) as error:
+                self._set_degraded(True, error)
+            else:
+                self._set_degraded(False)
+                return decision_from(bool(allowed), float(occupied), float(retry), policy)
+        return self.fallback.hit_now(key, policy.scaled(self.workers), cost)
+
+    def _set_degraded(self, degraded: bool, error: BaseException | None = None) -> None:
+        if degraded:
+            self.skip_until = time.monotonic() + self.settings.cool_down_seconds
+        if degraded != self.degraded:
+            self.degraded = degraded
+            self.on_degraded(degraded)
+            if degraded:
+                logger.warning("Redis rate limiter unavailable (%r); limiting locally", error)
+            else:
+                logger.warning("Redis rate limiter back; limiting is shared again")
+
+    async def close(self) -> None:
+        await self.redis.aclose()
