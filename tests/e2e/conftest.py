@@ -81,3 +81,10 @@ def model_tag() -> str:
 def served(model_tag: str) -> Iterator[str]:
     with bentoml_serve("service:PokeWatch") as base:
         yield base
+
+
+@pytest.fixture(scope="session")
+def http(served: str, api_key: str) -> Iterator[httpx.Client]:
+    """A client of the served service, authenticated with the test key."""
+    with httpx.Client(base_url=served, headers={"X-API-Key": api_key}) as client:
+        yield client

@@ -11,7 +11,7 @@ from tests.e2e.conftest import BENTOML, REPO, bentoml_serve
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def test_built_bento_serves(model_tag: str) -> None:
+def test_built_bento_serves(model_tag: str, api_key: str) -> None:
     build = subprocess.run(
         [str(BENTOML), "build", ".", "--output", "tag"],
         cwd=REPO,
@@ -24,6 +24,8 @@ def test_built_bento_serves(model_tag: str) -> None:
     bento_tag = build.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
     assert bento_tag.startswith("pokewatch:")
     with bentoml_serve(bento_tag) as base:
-        response = httpx.post(f"{base}/fair_price", json={"card_id": "tcg-133777"})
+        response = httpx.post(
+            f"{base}/fair_price", json={"card_id": "tcg-133777"}, headers={"X-API-Key": api_key}
+        )
         assert response.status_code == 200
         assert response.json()["model_version"] == model_tag
