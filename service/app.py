@@ -20,6 +20,8 @@ from service.middleware import (
     RateLimitMiddleware,
     build_security,
 )
+from service.openapi import OpenAPIMiddleware
+from service.ratelimit import RedisLimiter
 from service.settings import CorsConfig, ServiceSettings
 
 logger = logging.getLogger("pokewatch.service")
@@ -89,6 +91,16 @@ class PokeWatch:
         self.predictor = Predictor(trained, str(stored.tag), SETTINGS.model.thresholds)
         logger.info("loaded %s (%d items)", stored.tag, len(self.predictor.table))
 
+    @bentoml.on_startup
+    async def _connect_shared_state(self) -> None:
+        if isinstance(SECURITY.limiter, RedisLimiter):
+            await SECURITY.limiter.warm_up()
+
+    @bentoml.on_shutdown
+    async def _disconnect_shared_state(self) -> None:
+        if isinstance(SECURITY.limiter, RedisLimiter):
+            await SECURITY.limiter.close()
+
     def __is_ready__(self) -> bool:
         return self.predictor is not None
 
@@ -126,8 +138,8 @@ class PokeWatch:
     @bentoml.api(route="/cards")
     async def cards(
         self,
-        limit: Annotated[int, Field(ge=1, le=10_000)] = 100,
-        offset: Annotated[int, Field(ge=0)] = 0,
+        limit: Annotated[int, Field(ge=1, le=10_000, strict=True)] = 100,
+        offset: Annotated[int, Field(ge=0, strict=True)] = 0,
     ) -> dict[str, Any]:
         """The priced cards and products: id, name, set, latest date and price."""
         try:
@@ -162,6 +174,10 @@ PokeWatch.add_asgi_middleware(EdgeMiddleware)  # type: ignore[attr-defined]
 PokeWatch.add_asgi_middleware(BodyLimitMiddleware, limit=SETTINGS.security.max_body_bytes)  # type: ignore[attr-defined]
 PokeWatch.add_asgi_middleware(AuthMiddleware, security=SECURITY)  # type: ignore[attr-defined]
 PokeWatch.add_asgi_middleware(RateLimitMiddleware, security=SECURITY)  # type: ignore[attr-defined]
+PokeWatch.add_asgi_middleware(  # type: ignore[attr-defined]
+    OpenAPIMiddleware,
+    generated=lambda: PokeWatch.openapi_spec.asdict(),  # type: ignore[attr-defined]
+)
 
 
 def error_response(error: QueryError) -> JSONResponse:

@@ -260,9 +260,10 @@ class AuthMiddleware:
         if scope["type"] != "http" or self.security.is_public(scope):
             await self.app(scope, receive, send)
             return
-        record = self.security.keys.verify(presented_key(scope))
+        presented = presented_key(scope)
+        record = self.security.keys.verify(presented) if presented else None
         if record is None:
-            await self._reject(scope, send)
+            await self._reject(scope, send, guessed=bool(presented))
             return
         needed = required_scope(scope["path"])
         if needed not in record.scopes:
@@ -277,13 +278,15 @@ class AuthMiddleware:
         request_state["key"] = record
         await self.app(scope, receive, send)
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
-        """401, or 429 once this address has failed too often (a brute-force guard)."""
-        address = self.security.client_address(scope)
-        guard = await self.security.limiter.hit(f"authfail:{address}", self.failure_policy)
-        if not guard.allowed:
-            await send_rate_limited(send, guard.retry_after_header, "too many failed API keys")
-            return
+    async def _reject(self, scope: Scope, send: Send, guessed: bool) -> None:
+        """401, or 429 once this address has presented wrong keys too often (a brute-force
+        guard; requests without any key are not guesses and always get 401)."""
+        if guessed:
+            address = self.security.client_address(scope)
+            guard = await self.security.limiter.hit(f"authfail:{address}", self.failure_policy)
+            if not guard.allowed:
+                await send_rate_limited(send, guard.retry_after_header, "too many failed API keys")
+                return
         await send_json(
             send,
             401,

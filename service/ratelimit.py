@@ -163,6 +163,14 @@ class RedisLimiter:
         self.skip_until = 0.0
         self.degraded = False
 
+    async def warm_up(self) -> None:
+        """Connect and load the script before traffic, so no request pays for it."""
+        try:
+            async with asyncio.timeout(max(1.0, self.settings.timeout_seconds * 10)):
+                await self.redis.script_load(GCRA_SCRIPT)
+        except (RedisError, OSError, TimeoutError) as error:
+            self._set_degraded(True, error)
+
     async def hit(self, key: str, policy: Policy, cost: int = 1) -> Decision:
         if time.monotonic() >= self.skip_until:
             try:

@@ -31,3 +31,19 @@ def api_key() -> str:
         "tests", frozenset(Scope), "test"
     )
     return raw
+
+
+@pytest.fixture(scope="session")
+def model_tag() -> str:
+    """A model of the bundled sample in the test BentoML home.
+
+    The service's behaviour does not depend on the strategy, so the tests use the fast
+    seed baseline; the default strategy has its own tests under tests/model.
+    """
+    from model.data import load_prices
+    from model.settings import Settings, load_settings
+    from model.training import train
+    from pipelines.registry import save_to_store
+
+    settings = load_settings(Settings).model.model_copy(update={"strategy": "mean3"})
+    return save_to_store(train(load_prices().valid, settings))

@@ -12,11 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from model.data import load_prices
-from model.settings import Settings, load_settings
-from model.training import train
-from pipelines.registry import save_to_store
-
 REPO = Path(__file__).resolve().parents[2]
 BENTOML = Path(sys.executable).with_name("bentoml")
 STARTUP_SECONDS = 90
@@ -69,12 +64,6 @@ def bentoml_serve(
             os.killpg(process.pid, 9)
             process.wait()
         log.close()
-
-
-@pytest.fixture(scope="session")
-def model_tag() -> str:
-    settings = load_settings(Settings)
-    return save_to_store(train(load_prices().valid, settings.model))
 
 
 @pytest.fixture(scope="session")
