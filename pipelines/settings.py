@@ -1,0 +1,146 @@
+"""What the data and training jobs read from `configuration.yaml` (beside `model` and `data`).
+
+Sections: `sources` (endpoints, timeouts, retries, the PokemonPriceTracker call budget),
+`tracked_items` (which items the collector follows), `collector` (where partitions go),
+`mlflow` (tracking) and `promotion` (champion/challenger). Secrets never live here: the
+PokemonPriceTracker key is read from the environment variable `sources` names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from model.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RetrySettings(_Frozen):
+    """Retries of connection errors, timeouts, 429 and 5xx (never 401/403/404)."""
+
+    attempts: int = Field(default=5, ge=1)
+    initial_wait_seconds: float = Field(default=1.0, ge=0)
+    # Full-jitter backoff: a wait is uniform in [0, min(max, initial * 2^n)].
+    max_wait_seconds: float = Field(default=30.0, ge=0)
+    # A server's Retry-After is honoured up to this; past it we would stall a daily job.
+    max_retry_after_seconds: float = Field(default=120.0, ge=0)
+
+
+class TcgcsvSettings(_Frozen):
+    base_url: str = "https://tcgcsv.com"
+    category_id: int = 3  # Pokémon (85 is Pokémon Japan)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class PokemonPriceTrackerSettings(_Frozen):
+    base_url: str = "https://www.pokemonpricetracker.com/api/v2"
+    api_key_env: str = "POKEMONPRICETRACKER_API_KEY"
+    # Every HTTP request counts, retries included: the free tier allows about 100 a day.
+    max_calls_per_run: int = Field(default=90, ge=1)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class SourcesSettings(_Frozen):
+    tcgcsv: TcgcsvSettings = TcgcsvSettings()
+    pokemonpricetracker: PokemonPriceTrackerSettings = PokemonPriceTrackerSettings()
+    retry: RetrySettings = RetrySettings()
+
+
+class TcgcsvSelection(_Frozen):
+    """Items of one TCGplayer group (set): explicit ids, or the `top` by market price."""
+
+    group: int
+    items: list[str] = []
+    top: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> TcgcsvSelection:
+        if bool(self.items) == (self.top is not None):
+            raise ValueError(f"group {self.group}: give exactly one of `items` or `top`")
+        return self
+
+
+class PokemonPriceTrackerSelection(_Frozen):
+    """Cards of one vendor set: explicit TCGplayer ids (one call each), or the `top` N."""
+
+    set_id: str
+    # Our item ids are `<set_slug>_<card name and number>`, e.g. sv2a_151_charizard_ex___201_165.
+    set_slug: str
+    language: str = "english"
+    tcgplayer_ids: list[str] = []
+    top: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> PokemonPriceTrackerSelection:
+        if bool(self.tcgplayer_ids) == (self.top is not None):
+            raise ValueError(f"set {self.set_id}: give exactly one of `tcgplayer_ids` or `top`")
+        return self
+
+
+class TrackedItemsSettings(_Frozen):
+    """Inline selections, or `file`: a YAML file with the same two keys (it wins when set)."""
+
+    file: Path | None = None
+    tcgcsv: list[TcgcsvSelection] = []
+    pokemonpricetracker: list[PokemonPriceTrackerSelection] = []
+
+    def effective(self) -> TrackedItemsSettings:
+        if self.file is None:
+            return self
+        path = self.file if self.file.is_absolute() else PROJECT_ROOT / self.file
+        return TrackedItemsSettings.model_validate(yaml.safe_load(path.read_text()) or {})
+
+
+class CollectorSettings(_Frozen):
+    # Relative paths are relative to the project directory.
+    raw_dir: Path = Path("data/raw")
+    quarantine_dir: Path = Path("data/quarantine")
+    archive_dir: Path = Path("data/archives")
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+class MlflowSettings(_Frozen):
+    # None: sqlite in the project's data directory (data/mlruns/mlflow.db). MLflow 3 refuses
+    # plain file stores unless told otherwise, so any tracking URI given here is a server's
+    # or a database's.
+    tracking_uri: str | None = None
+    # Where a newly created experiment keeps artifacts (None: data/mlruns/artifacts).
+    artifact_location: str | None = None
+    experiment: str = "pokewatch-fair-price"
+
+    def resolved_uri(self) -> str:
+        if self.tracking_uri:
+            return self.tracking_uri
+        database = PROJECT_ROOT / "data" / "mlruns" / "mlflow.db"
+        database.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{database}"
+
+    def resolved_artifact_location(self) -> str:
+        return self.artifact_location or (PROJECT_ROOT / "data" / "mlruns" / "artifacts").as_uri()
+
+
+class PromotionSettings(_Frozen):
+    """A challenger replaces the production model unless its score is worse by > margin."""
+
+    metric: str = "mape"  # any evaluation metric where lower is better
+    # Relative: 0.01 promotes a challenger whose MAPE is at most 1 % above the champion's.
+    margin: float = Field(default=0.01, ge=0)
+
+
+class PipelineSettings(Settings):
+    """Everything the `pokewatch` data and pipeline commands read."""
+
+    sources: SourcesSettings = SourcesSettings()
+    tracked_items: TrackedItemsSettings = TrackedItemsSettings()
+    collector: CollectorSettings = CollectorSettings()
+    mlflow: MlflowSettings = MlflowSettings()
+    promotion: PromotionSettings = PromotionSettings()
