@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 from model.artifact import load_trained_model
 from model.predictor import Predictor, QueryError
 from model.settings import load_settings
+from service.logs import configure_worker_logging
 from service.middleware import (
     AuthMiddleware,
     BodyLimitMiddleware,
@@ -79,6 +80,7 @@ class PokeWatch:
     model_ref = bentoml.models.BentoModel(SETTINGS.service.model_tag)
 
     def __init__(self) -> None:
+        configure_worker_logging()
         self.settings = SETTINGS
         self.predictor: Predictor | None = None
         try:
