@@ -1,8 +1,16 @@
-"""The BentoML model store: saving trained models and reading them back."""
+"""The BentoML model store: saving trained models, stages, and reading them back.
+
+A model's `stage` label says what it is for. The service (and `pokewatch predict`) use
+the newest model whose stage is `production`; a challenger that lost to the production
+model is kept as `challenger-rejected` for the record and never served. Versions are
+never relabelled: promoting an older version (a rollback) saves a new production copy.
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import Any
 
 import bentoml
 from bentoml.exceptions import NotFound
@@ -10,8 +18,17 @@ from bentoml.exceptions import NotFound
 from model.artifact import MODEL_NAME, TrainedModel, load_trained_model, save_trained_model
 from model.training import TrainingResult
 
+STAGE_LABEL = "stage"
+PRODUCTION_STAGE = "production"
+REJECTED_STAGE = "challenger-rejected"
 
-def save_to_store(result: TrainingResult, name: str = MODEL_NAME) -> str:
+
+def save_to_store(
+    result: TrainingResult,
+    name: str = MODEL_NAME,
+    stage: str = PRODUCTION_STAGE,
+    extra_metadata: dict[str, Any] | None = None,
+) -> str:
     """Save a trained model; returns its tag. Labels are searchable, metadata is the record."""
     trained = result.trained
     start, end = trained.data_window
@@ -20,6 +37,7 @@ def save_to_store(result: TrainingResult, name: str = MODEL_NAME) -> str:
         "horizon": str(trained.model.horizon),
         "feature_schema_version": str(trained.info["feature_schema_version"]),
         "data_end": end,
+        STAGE_LABEL: stage,
     }
     metadata = {
         "metrics": result.evaluation.metrics,
@@ -28,20 +46,43 @@ def save_to_store(result: TrainingResult, name: str = MODEL_NAME) -> str:
         "items": len(trained.items),
         "strategy": trained.model.strategy,
         "params": trained.model.params,
+        **(extra_metadata or {}),
     }
     with bentoml.models.create(name, labels=labels, metadata=metadata) as stored:
         save_trained_model(trained, Path(stored.path))
     return str(stored.tag)
 
 
-def load_from_store(tag: str = f"{MODEL_NAME}:latest") -> tuple[str, TrainedModel]:
-    stored = bentoml.models.get(tag)
+def production_model(name: str = MODEL_NAME) -> bentoml.Model | None:
+    """The newest model labelled `stage=production`, or None."""
+    try:
+        models = bentoml.models.list(name)
+    except NotFound:
+        return None
+    production = [m for m in models if m.info.labels.get(STAGE_LABEL) == PRODUCTION_STAGE]
+    return max(production, key=lambda m: m.info.creation_time, default=None)
+
+
+def promote(tag: str) -> str:
+    """Make a stored version the production model by saving a production copy of it."""
+    source = bentoml.models.get(tag)
+    labels = {**source.info.labels, STAGE_LABEL: PRODUCTION_STAGE}
+    metadata = {**source.info.metadata, "promoted_from": str(source.tag)}
+    with bentoml.models.create(source.tag.name, labels=labels, metadata=metadata) as copy:
+        for entry in Path(source.path).iterdir():
+            if entry.is_file() and entry.name != "model.yaml":
+                shutil.copy2(entry, Path(copy.path) / entry.name)
+    return str(copy.tag)
+
+
+def load_from_store(tag: str | None = None) -> tuple[str, TrainedModel]:
+    """A model by tag, by default the production one."""
+    stored = bentoml.models.get(tag) if tag else production_model()
+    if stored is None:
+        raise NotFound(f"no {MODEL_NAME} model labelled {STAGE_LABEL}={PRODUCTION_STAGE}")
     return str(stored.tag), load_trained_model(Path(stored.path))
 
 
-def has_model(tag: str = f"{MODEL_NAME}:latest") -> bool:
-    try:
-        bentoml.models.get(tag)
-    except NotFound:
-        return False
-    return True
+def has_model() -> bool:
+    """Whether a production model exists."""
+    return production_model() is not None
