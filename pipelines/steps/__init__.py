@@ -1,0 +1,1 @@
+"""The training pipeline's steps, one per module (see `pipelines.training`)."""
