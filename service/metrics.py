@@ -10,13 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
+
+# Latency buckets for an in-memory lookup answered in microseconds to milliseconds.
+LATENCY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25)
+BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 5000)
 
 
 @dataclass(frozen=True)
 class ServiceMetrics:
     rate_limit_decisions: Counter
     redis_degraded: Gauge
+    prediction_seconds: Histogram
+    cache_lookups: Counter
+    batch_size: Histogram
+    signals: Counter
 
 
 @cache
@@ -33,4 +41,19 @@ def service_metrics() -> ServiceMetrics:
             ["component"],
             multiprocess_mode="livemax",
         ),
+        prediction_seconds=Histogram(
+            "pokewatch_prediction_seconds",
+            "Time to answer an API call inside the service (cache and model).",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+        ),
+        cache_lookups=Counter(
+            "pokewatch_cache_lookups_total",
+            "Prediction cache lookups by tier and result.",
+            ["tier", "result"],
+        ),
+        batch_size=Histogram(
+            "pokewatch_batch_size", "Items per /batch_predict call.", buckets=BATCH_BUCKETS
+        ),
+        signals=Counter("pokewatch_signals_total", "Signals answered, by type.", ["signal"]),
     )

@@ -25,7 +25,8 @@ from service.errors import error_body, send_json, uniform_body
 from service.keys import KeyRecord, KeyStore
 from service.keys import Scope as KeyScope
 from service.metrics import service_metrics
-from service.ratelimit import Limiter, MemoryLimiter, Policy, RedisLimiter, RedisSettings
+from service.ratelimit import Limiter, MemoryLimiter, Policy, RedisLimiter
+from service.redis_guard import RedisGuard, RedisSettings, degraded_metric
 from service.settings import ServiceSettings
 
 access_log = logging.getLogger("pokewatch.access")
@@ -102,21 +103,27 @@ class Security:
         return str(client[0]) if client else "unknown"
 
 
+def redis_guard(settings: ServiceSettings, component: str) -> RedisGuard | None:
+    """A guarded Redis client for one component, or None when no Redis is configured."""
+    if not settings.redis.url:
+        return None
+    return RedisGuard(
+        component,
+        RedisSettings(
+            url=settings.redis.url,
+            timeout_seconds=settings.redis.timeout_ms / 1000,
+            cool_down_seconds=settings.redis.cool_down_seconds,
+        ),
+        on_degraded=degraded_metric(component),
+    )
+
+
 def build_security(settings: ServiceSettings) -> Security:
     config = settings.security
     limiter: Limiter
-    if config.rate_limit.backend == "redis" and settings.redis.url:
-        limiter = RedisLimiter(
-            RedisSettings(
-                url=settings.redis.url,
-                timeout_seconds=settings.redis.timeout_ms / 1000,
-                cool_down_seconds=settings.redis.cool_down_seconds,
-            ),
-            workers=settings.service.workers,
-            on_degraded=lambda degraded: (
-                service_metrics().redis_degraded.labels("ratelimit").set(int(degraded))
-            ),
-        )
+    guard = redis_guard(settings, "ratelimit")
+    if config.rate_limit.backend == "redis" and guard is not None:
+        limiter = RedisLimiter(guard, workers=settings.service.workers)
     else:
         limiter = MemoryLimiter()
     return Security(settings, KeyStore(Path(config.keys_file), config.keys_reload_seconds), limiter)

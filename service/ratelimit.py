@@ -12,20 +12,13 @@ is exposed; shared limiting resumes on the first success after the cool-down.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-
-logger = logging.getLogger("pokewatch.ratelimit")
+from service.redis_guard import RedisGuard
 
 MICROSECONDS = 1_000_000
 
@@ -132,70 +125,38 @@ return {1, tostring(new_tat - now), '0'}
 """
 
 
-@dataclass(frozen=True)
-class RedisSettings:
-    url: str
-    timeout_seconds: float = 0.05
-    cool_down_seconds: float = 2.0
-    prefix: str = "pokewatch:rl:"
-
-
 class RedisLimiter:
     """Shared buckets in Redis, falling back to a local share when Redis fails."""
 
-    def __init__(
-        self,
-        settings: RedisSettings,
-        workers: int,
-        on_degraded: Callable[[bool], None] = lambda _degraded: None,
-    ) -> None:
-        self.settings = settings
+    prefix = "pokewatch:rl:"
+
+    def __init__(self, guard: RedisGuard, workers: int) -> None:
+        self.guard = guard
         self.workers = workers
-        self.on_degraded = on_degraded
         self.fallback = MemoryLimiter()
-        self.redis = aioredis.Redis.from_url(
-            settings.url,
-            socket_timeout=settings.timeout_seconds,
-            socket_connect_timeout=settings.timeout_seconds,
-            retry=Retry(NoBackoff(), 0),
-        )
-        self.script = self.redis.register_script(GCRA_SCRIPT)
-        self.skip_until = 0.0
-        self.degraded = False
+        self.script = guard.client.register_script(GCRA_SCRIPT)
+
+    @property
+    def degraded(self) -> bool:
+        return self.guard.degraded
 
     async def warm_up(self) -> None:
         """Connect and load the script before traffic, so no request pays for it."""
-        try:
-            async with asyncio.timeout(max(1.0, self.settings.timeout_seconds * 10)):
-                await self.redis.script_load(GCRA_SCRIPT)
-        except (RedisError, OSError, TimeoutError) as error:
-            self._set_degraded(True, error)
+        await self.guard.call(
+            lambda: self.guard.client.script_load(GCRA_SCRIPT),
+            timeout=max(1.0, self.guard.settings.timeout_seconds * 10),
+        )
 
     async def hit(self, key: str, policy: Policy, cost: int = 1) -> Decision:
-        if time.monotonic() >= self.skip_until:
-            try:
-                async with asyncio.timeout(self.settings.timeout_seconds * 2):
-                    allowed, occupied, retry = await self.script(
-                        keys=[self.settings.prefix + key],
-                        args=[policy.interval_us, policy.burst, cost],
-                    )
-            except (RedisError, OSError, TimeoutError) as error:
-                self._set_degraded(True, error)
-            else:
-                self._set_degraded(False)
-                return decision_from(bool(allowed), float(occupied), float(retry), policy)
-        return self.fallback.hit_now(key, policy.scaled(self.workers), cost)
-
-    def _set_degraded(self, degraded: bool, error: BaseException | None = None) -> None:
-        if degraded:
-            self.skip_until = time.monotonic() + self.settings.cool_down_seconds
-        if degraded != self.degraded:
-            self.degraded = degraded
-            self.on_degraded(degraded)
-            if degraded:
-                logger.warning("Redis rate limiter unavailable (%r); limiting locally", error)
-            else:
-                logger.warning("Redis rate limiter back; limiting is shared again")
+        answer = await self.guard.call(
+            lambda: self.script(
+                keys=[self.prefix + key], args=[policy.interval_us, policy.burst, cost]
+            )
+        )
+        if answer is None:
+            return self.fallback.hit_now(key, policy.scaled(self.workers), cost)
+        allowed, occupied, retry = answer
+        return decision_from(bool(allowed), float(occupied), float(retry), policy)
 
     async def close(self) -> None:
-        await self.redis.aclose()
+        await self.guard.close()

@@ -24,7 +24,8 @@ from model.settings import load_settings
 from service.keys import KeysFile, KeyStore, Scope
 from service.metrics import service_metrics
 from service.middleware import AuthMiddleware, RateLimitMiddleware, Security
-from service.ratelimit import Policy, RedisLimiter, RedisSettings
+from service.ratelimit import Policy, RedisLimiter
+from service.redis_guard import RedisGuard, RedisSettings, degraded_metric
 from service.settings import ServiceSettings
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
@@ -92,13 +93,12 @@ def degraded_gauge() -> float:
 
 def limiter_for(server: RedisServer) -> RedisLimiter:
     service_metrics()  # registers the gauge in this process
-    return RedisLimiter(
+    guard = RedisGuard(
+        "ratelimit",
         RedisSettings(url=server.url, timeout_seconds=TIMEOUT, cool_down_seconds=COOL_DOWN),
-        workers=2,
-        on_degraded=lambda degraded: (
-            service_metrics().redis_degraded.labels("ratelimit").set(int(degraded))
-        ),
+        on_degraded=degraded_metric("ratelimit"),
     )
+    return RedisLimiter(guard, workers=2)
 
 
 POLICY = Policy("p", per_minute=600, burst=10)
