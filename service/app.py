@@ -1,18 +1,20 @@
-"""The PokeWatch BentoML service: a thin class over `Predictor`."""
+"""The PokeWatch BentoML service: a thin class over `Answers` (predictor, cache, metrics)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
 from pydantic import Field
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 
 from model.artifact import load_trained_model
 from model.predictor import Predictor, QueryError
 from model.settings import load_settings
+from service.answers import Answers, Body, build_cache, error_body
 from service.logs import configure_worker_logging
 from service.middleware import (
     AuthMiddleware,
@@ -20,6 +22,7 @@ from service.middleware import (
     EdgeMiddleware,
     RateLimitMiddleware,
     build_security,
+    redis_guard,
 )
 from service.openapi import OpenAPIMiddleware
 from service.ratelimit import RedisLimiter
@@ -82,7 +85,8 @@ class PokeWatch:
     def __init__(self) -> None:
         configure_worker_logging()
         self.settings = SETTINGS
-        self.predictor: Predictor | None = None
+        self.cache = build_cache(SETTINGS.cache, redis_guard(SETTINGS, "cache"))
+        self.answers: Answers | None = None
         try:
             stored = self.model_ref
             trained = load_trained_model(Path(stored.path))
@@ -90,8 +94,12 @@ class PokeWatch:
             # A pod without a model must start (so /livez answers) and fail /readyz.
             logger.exception("no fair-price model loaded; /readyz will fail until one is")
             return
-        self.predictor = Predictor(trained, str(stored.tag), SETTINGS.model.thresholds)
-        logger.info("loaded %s (%d items)", stored.tag, len(self.predictor.table))
+        predictor = Predictor(trained, str(stored.tag), SETTINGS.model.thresholds)
+        self.answers = Answers(predictor, self.cache)
+        logger.info("loaded %s (%d items)", stored.tag, len(predictor.table))
+        # What is loaded now lives as long as the worker: keep it out of every collection.
+        gc.collect()
+        gc.freeze()
 
     @bentoml.on_startup
     async def _connect_shared_state(self) -> None:
@@ -102,72 +110,55 @@ class PokeWatch:
     async def _disconnect_shared_state(self) -> None:
         if isinstance(SECURITY.limiter, RedisLimiter):
             await SECURITY.limiter.close()
+        if self.cache is not None and self.cache.redis is not None:
+            await self.cache.redis.guard.close()
 
     def __is_ready__(self) -> bool:
-        return self.predictor is not None
-
-    def _ready_predictor(self) -> Predictor:
-        if self.predictor is None:
-            raise QueryError(503, "model_unavailable", "no fair-price model is loaded")
-        return self.predictor
+        return self.answers is not None
 
     @bentoml.api(route="/fair_price")
-    async def fair_price(self, card_id: CardId, date: IsoDate = None) -> dict[str, Any]:
+    async def fair_price(self, card_id: CardId, date: IsoDate = None) -> Any:
         """Market price, fair price, deviation and BUY/HOLD/SELL signal of one card."""
-        try:
-            return self._ready_predictor().fair_price(card_id, date)
-        except QueryError as error:
-            return error_response(error)  # type: ignore[return-value]
+        if self.answers is None:
+            return unavailable()
+        return json_response(await self.answers.fair_price(card_id, date))
 
     @bentoml.api(route="/batch_predict")
-    async def batch_predict(
-        self, items: Annotated[list[Any], Field(min_length=1)]
-    ) -> dict[str, Any]:
+    async def batch_predict(self, items: Annotated[list[Any], Field(min_length=1)]) -> Any:
         """Up to `max_batch_size` queries like /fair_price's; answers in request order.
 
-        An item that fails gets `{"index", "status", "error", "detail"}` in its place.
+        An item that fails gets `{"index", "card_id"?, "status", "error", "detail"}` in its
+        place.
         """
         limit = self.settings.service.max_batch_size
-        try:
-            if len(items) > limit:
-                raise QueryError(
-                    413, "batch_too_large", f"items: {len(items)} items, at most {limit} allowed"
-                )
-            return {"results": self._ready_predictor().fair_prices(items)}
-        except QueryError as error:
-            return error_response(error)  # type: ignore[return-value]
+        if len(items) > limit:
+            error = QueryError(
+                413, "batch_too_large", f"items: {len(items)} items, at most {limit} allowed"
+            )
+            return json_response(error_body(error))
+        if self.answers is None:
+            return unavailable()
+        return json_response(await self.answers.batch(items))
 
     @bentoml.api(route="/cards")
     async def cards(
         self,
         limit: Annotated[int, Field(ge=1, le=10_000, strict=True)] = 100,
         offset: Annotated[int, Field(ge=0, strict=True)] = 0,
-    ) -> dict[str, Any]:
+    ) -> Any:
         """The priced cards and products: id, name, set, latest date and price."""
-        try:
-            return self._ready_predictor().cards(
-                min(limit, self.settings.service.max_page_size), offset
-            )
-        except QueryError as error:
-            return error_response(error)  # type: ignore[return-value]
+        if self.answers is None:
+            return unavailable()
+        return json_response(
+            self.answers.cards(min(limit, self.settings.service.max_page_size), offset)
+        )
 
     @bentoml.api(route="/health")
-    async def health(self) -> dict[str, Any]:
-        """Model tag, item count and data window (503 when no model is loaded)."""
-        try:
-            predictor = self._ready_predictor()
-        except QueryError as error:
-            return error_response(error)  # type: ignore[return-value]
-        info = predictor.info
-        return {
-            "status": "ok",
-            "model_version": predictor.model_version,
-            "strategy": info["strategy"],
-            "horizon": info["horizon"],
-            "items": len(predictor.table),
-            "data_start": info["data_start"],
-            "data_end": info["data_end"],
-        }
+    async def health(self) -> Any:
+        """Model tag, item count, data window and cache statistics (503 without a model)."""
+        if self.answers is None:
+            return unavailable()
+        return self.answers.health()
 
 
 # The first added is the outermost: request ID → size limit → auth → rate limit → app.
@@ -182,5 +173,13 @@ PokeWatch.add_asgi_middleware(  # type: ignore[attr-defined]
 )
 
 
-def error_response(error: QueryError) -> JSONResponse:
-    return JSONResponse(error.body(), status_code=error.status)
+def json_response(body: Body) -> Response:
+    """An already-encoded JSON answer (BentoML passes a Response through untouched)."""
+    status, content = body
+    return Response(content, status_code=status, media_type="application/json")
+
+
+def unavailable() -> Response:
+    return json_response(
+        error_body(QueryError(503, "model_unavailable", "no fair-price model is loaded"))
+    )

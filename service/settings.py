@@ -69,6 +69,17 @@ class SecurityConfig(BaseModel):
     cors: CorsConfig = CorsConfig()
 
 
+class CacheConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    max_items: int = Field(default=100_000, ge=1)  # per worker
+    ttl_seconds: float = Field(default=3600, gt=0)
+    jitter: float = Field(default=0.1, ge=0, lt=1)
+    # Share answers through Redis too, when redis.url is set.
+    use_redis: bool = True
+
+
 class RedisConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -82,6 +93,7 @@ class ServiceSettings(ConfigFileSettings):
     model: ModelSettings = ModelSettings()
     service: ServiceConfig = ServiceConfig()
     security: SecurityConfig = SecurityConfig()
+    cache: CacheConfig = CacheConfig()
     redis: RedisConfig = RedisConfig()
 
     @model_validator(mode="after")
