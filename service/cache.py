@@ -175,7 +175,8 @@ class PredictionCache:
             if self.redis is not None and leaders:
                 await self._fill_from_redis(keys, values, leaders, decode)
             to_compute = [index for index in leaders if values[index] is None]
-            for index, value in zip(to_compute, compute(to_compute), strict=True):
+            computed = compute(to_compute) if to_compute else []
+            for index, value in zip(to_compute, computed, strict=True):
                 values[index] = value
                 if value is not None:
                     fresh[keys[index]] = value[0]
