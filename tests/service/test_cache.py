@@ -9,7 +9,14 @@ import orjson
 import pytest
 import redis
 
-from service.cache import Cached, LruCache, PredictionCache, RedisTier, answer_decoder
+from service.cache import (
+    Cached,
+    Compute,
+    LruCache,
+    PredictionCache,
+    RedisTier,
+    answer_decoder,
+)
 from service.redis_guard import RedisGuard, RedisSettings
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
@@ -118,12 +125,12 @@ def test_redis_tier_is_shared_between_workers_and_poison_is_overwritten(
     key = PredictionCache.key(tag, "card", None)
     redis.Redis.from_url(SHARED_REDIS).set(RedisTier.prefix + key, b"not json")
 
-    async def scenario() -> tuple[int, int, bytes | None]:
+    async def scenario() -> tuple[int, int, int]:
         guards = [RedisGuard("cache", RedisSettings(url=SHARED_REDIS)) for _ in range(2)]
         workers = [PredictionCache(LruCache(100, 60), RedisTier(guard)) for guard in guards]
         computed = [0, 0]
 
-        def compute_in(worker: int):  # type: ignore[no-untyped-def]
+        def compute_in(worker: int) -> Compute:
             def compute(indexes: list[int]) -> list[Cached | None]:
                 computed[worker] += len(indexes)
                 return [answer(tag, "card") for _ in indexes]
