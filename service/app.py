@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
-from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
 from pydantic import Field
 from starlette.responses import Response
 
-from model.artifact import load_trained_model
 from model.predictor import Predictor, QueryError
 from model.settings import load_settings
 from service.answers import Answers, Body, build_cache, error_body
@@ -24,6 +23,7 @@ from service.middleware import (
     build_security,
     redis_guard,
 )
+from service.models import ModelWatcher, load_predictor, select_model_tag
 from service.openapi import OpenAPIMiddleware
 from service.ratelimit import RedisLimiter
 from service.settings import CorsConfig, ServiceSettings
@@ -87,24 +87,36 @@ class PokeWatch:
         self.settings = SETTINGS
         self.cache = build_cache(SETTINGS.cache, redis_guard(SETTINGS, "cache"))
         self.answers: Answers | None = None
+        self.watcher = ModelWatcher(
+            SETTINGS.service.model_tag,
+            SETTINGS.model.thresholds,
+            current=lambda: self.answers.model_version if self.answers else None,
+            swap=self._serve,
+        )
+        tag = select_model_tag(SETTINGS.service.model_tag)
         try:
-            stored = self.model_ref
-            trained = load_trained_model(Path(stored.path))
+            if tag is None:
+                raise LookupError(f"no {SETTINGS.service.model_tag} model in the store")
+            self._serve(load_predictor(tag, SETTINGS.model.thresholds))
         except Exception:
             # A pod without a model must start (so /livez answers) and fail /readyz.
             logger.exception("no fair-price model loaded; /readyz will fail until one is")
             return
-        predictor = Predictor(trained, str(stored.tag), SETTINGS.model.thresholds)
-        self.answers = Answers(predictor, self.cache)
-        logger.info("loaded %s (%d items)", stored.tag, len(predictor.table))
         # What is loaded now lives as long as the worker: keep it out of every collection.
         gc.collect()
         gc.freeze()
+
+    def _serve(self, predictor: Predictor) -> None:
+        self.answers = Answers(predictor, self.cache)
+        logger.info("serving %s (%d items)", predictor.model_version, len(predictor.table))
 
     @bentoml.on_startup
     async def _connect_shared_state(self) -> None:
         if isinstance(SECURITY.limiter, RedisLimiter):
             await SECURITY.limiter.warm_up()
+        every = SETTINGS.service.reload_seconds
+        if every > 0 and not self.watcher.pinned:
+            self.watch_task = asyncio.create_task(self.watcher.run(every))
 
     @bentoml.on_shutdown
     async def _disconnect_shared_state(self) -> None:
@@ -152,6 +164,15 @@ class PokeWatch:
         return json_response(
             self.answers.cards(min(limit, self.settings.service.max_page_size), offset)
         )
+
+    @bentoml.api(route="/admin/reload")
+    async def admin_reload(self) -> Any:
+        """Load the newest production model now (admin scope); other workers follow within
+        `service.reload_seconds`."""
+        reloaded = await self.watcher.check()
+        if self.answers is None:
+            return unavailable()
+        return {"model_version": self.answers.model_version, "reloaded": reloaded}
 
     @bentoml.api(route="/health")
     async def health(self) -> Any:

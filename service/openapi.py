@@ -66,6 +66,12 @@ class HealthAnswer(BaseModel):
     items: int
     data_start: str
     data_end: str
+    cache: dict[str, dict[str, float]] | None = None
+
+
+class ReloadAnswer(BaseModel):
+    model_version: str
+    reloaded: bool
 
 
 class ErrorBody(BaseModel):
@@ -85,12 +91,13 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "/batch_predict": BatchAnswer,
     "/cards": CardsPage,
     "/health": HealthAnswer,
+    "/admin/reload": ReloadAnswer,
 }
 BODY_REQUIRED = frozenset({"/fair_price", "/batch_predict"})
 ERRORS = {
     "400": "Malformed body or invalid field (the detail names it)",
     "401": "Missing, unknown, expired or revoked API key",
-    "403": "The key lacks the scope this endpoint needs",
+    "403": "The key lacks the scope this endpoint needs (admin for /admin/...)",
     "404": "Unknown card, or a date outside the available range",
     "405": "Wrong method",
     "413": "Body too large, or too many batch items",

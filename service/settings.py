@@ -16,6 +16,8 @@ class ServiceConfig(BaseModel):
     timeout_seconds: int = Field(default=10, ge=1, le=600)
     max_batch_size: int = Field(default=1000, ge=1, le=100_000)
     max_page_size: int = Field(default=500, ge=1, le=10_000)
+    # How often each worker looks for a newly promoted model (0: never).
+    reload_seconds: float = Field(default=30, ge=0)
 
 
 class RateLimitConfig(BaseModel):

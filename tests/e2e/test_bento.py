@@ -6,6 +6,8 @@ import subprocess
 import httpx
 import pytest
 
+from model.artifact import MODEL_NAME
+from service.models import select_model_tag
 from tests.e2e.conftest import BENTOML, REPO, bentoml_serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -28,4 +30,4 @@ def test_built_bento_serves(model_tag: str, api_key: str) -> None:
             f"{base}/fair_price", json={"card_id": "tcg-133777"}, headers={"X-API-Key": api_key}
         )
         assert response.status_code == 200
-        assert response.json()["model_version"] == model_tag
+        assert response.json()["model_version"] == select_model_tag(f"{MODEL_NAME}:latest")

@@ -1,0 +1,55 @@
+"""A promoted model reaches every worker of a running service, without a restart."""
+
+import os
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from model.data import load_prices
+from model.settings import Settings, load_settings
+from model.training import train
+from pipelines.registry import REJECTED_STAGE, save_to_store
+from service.keys import KeysFile, Scope
+from tests.e2e.conftest import bentoml_serve
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def versions_seen(base: str, key: str, samples: int = 12) -> set[str]:
+    # A new connection per request, so requests spread over the workers.
+    return {
+        httpx.post(
+            f"{base}/fair_price", json={"card_id": "tcg-133777"}, headers={"X-API-Key": key}
+        ).json()["model_version"]
+        for _ in range(samples)
+    }
+
+
+def test_promoted_model_reaches_all_workers(model_tag: str, api_key: str) -> None:
+    env = {"POKEWATCH_SERVICE__WORKERS": "2", "POKEWATCH_SERVICE__RELOAD_SECONDS": "1"}
+    settings = load_settings(Settings).model.model_copy(update={"strategy": "mean3"})
+    result = train(load_prices().valid, settings)
+    with bentoml_serve("service:PokeWatch", env=env) as base:
+        before = versions_seen(base, api_key)
+        assert len(before) == 1
+        rejected = save_to_store(result, stage=REJECTED_STAGE)
+        promoted = save_to_store(result)
+        deadline = time.monotonic() + 20
+        while (seen := versions_seen(base, api_key)) != {promoted}:
+            assert rejected not in seen
+            assert time.monotonic() < deadline, f"still serving {seen}"
+            time.sleep(0.5)
+        assert before != {promoted}
+
+
+def test_admin_reload_needs_the_admin_scope(model_tag: str, api_key: str) -> None:
+    keys = KeysFile(Path(os.environ["POKEWATCH_SECURITY__KEYS_FILE"]))
+    predict_only, _ = keys.create("no admin", frozenset({Scope.PREDICT}), "test")
+    with bentoml_serve("service:PokeWatch", env={"POKEWATCH_SERVICE__RELOAD_SECONDS": "0"}) as base:
+        denied = httpx.post(f"{base}/admin/reload", headers={"X-API-Key": predict_only})
+        assert denied.status_code == 403
+        answer = httpx.post(f"{base}/admin/reload", headers={"X-API-Key": api_key}).json()
+        assert answer["reloaded"] in (True, False)
+        assert answer["model_version"].startswith("pokewatch-fair-price:")
