@@ -25,10 +25,14 @@ from service.middleware import (
 )
 from service.models import ModelWatcher, load_predictor, select_model_tag
 from service.openapi import OpenAPIMiddleware
+from service.patches import apply_patches
 from service.ratelimit import RedisLimiter
 from service.settings import CorsConfig, ServiceSettings
 
 logger = logging.getLogger("pokewatch.service")
+
+# BentoML 1.4.39's request timer leak (service/patches.py), fixed before any app is built.
+apply_patches()
 
 # Read at import: workers and timeouts are fixed when the service class is declared,
 # and a bad configuration must stop the server before it starts.

@@ -1,0 +1,125 @@
+"""Fixes to third-party code, applied when the service is imported (`service.app`).
+
+Each patch names the exact version it fixes and does nothing on any other: a new release
+either fixed the problem or changed the code, and must be looked at again.
+
+BentoML 1.4.39, `bentoml._internal.server.http.traffic.TimeoutMiddleware`: every request
+arms `loop.call_later(timeout, ...)` and never cancels it. The timer handle keeps the
+request's waiter future (and through it the request's context) alive for `traffic.timeout`
+seconds after the answer went out: at a few thousand requests a second that is tens of
+thousands of live objects per worker, long garbage-collector pauses (hundreds of ms, seen
+as p99 latency) and a heap that grows with the load. The patched `__call__` below is the
+original with the timer cancelled as soon as the response starts (from then on the
+original ignores the timer anyway) or the request ends, whichever comes first. An app
+that ends without answering no longer waits out the timeout: its result (or error)
+surfaces at once, as it would without the middleware.
+
+BentoML 1.4.39, `_bentoml_impl.server.app.ServiceAppFactory.middlewares`: the
+OpenTelemetry ASGI middleware is installed on every service even when the OpenTelemetry
+SDK is switched off (`OTEL_SDK_DISABLED=true`, set by the bentofile, the Makefile and the
+tests). It then only makes no-op spans, yet reads every header, builds the span
+attributes and wraps every `send`: about 14 % of a worker's CPU on /fair_price (py-spy,
+docs/performance.md). With the SDK off it is left out; nothing is lost but the
+`X-BentoML-Request-ID: 0000000000000000` header of a no-op span (PokeWatch's own
+`X-Request-ID` names each request). With tracing on, it stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+import bentoml
+from starlette.responses import JSONResponse
+from starlette.types import Message, Receive, Scope, Send
+
+logger = logging.getLogger("pokewatch.patches")
+
+BENTOML_PATCHED_VERSION = "1.4.39"
+
+
+async def _timeout_call(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
+    """`TimeoutMiddleware.__call__` of BentoML 1.4.39, with the timer cancelled."""
+    if scope["type"] not in ("http", "websocket"):
+        await self.app(scope, receive, send)
+        return
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+    timer = loop.call_later(self.timeout, self._set_timer_out, waiter)
+
+    def started() -> None:
+        """The response started or the app ended: the timeout no longer applies."""
+        timer.cancel()
+        if not waiter.done():
+            waiter.set_result(None)
+
+    async def _send(message: Message) -> None:
+        if not waiter.done():
+            started()
+        await send(message)
+
+    task = asyncio.ensure_future(self.app(scope, receive, _send), loop=loop)
+    task.add_done_callback(lambda _task: started())
+    try:
+        await waiter
+    except TimeoutError:
+        if task.cancel():
+            response = JSONResponse(
+                {"error": f"Not able to process the request in {self.timeout} seconds"},
+                status_code=504,
+            )
+            await response(scope, receive, send)
+    else:
+        await task
+    finally:
+        timer.cancel()
+
+
+def patch_bentoml_timeout_middleware() -> bool:
+    """Install the fix on BentoML 1.4.39; True when it is (now or already) installed."""
+    if bentoml.__version__ != BENTOML_PATCHED_VERSION:
+        logger.info(
+            "bentoml %s: TimeoutMiddleware patch (for %s) not applied",
+            bentoml.__version__,
+            BENTOML_PATCHED_VERSION,
+        )
+        return False
+    from bentoml._internal.server.http.traffic import TimeoutMiddleware
+
+    TimeoutMiddleware.__call__ = _timeout_call  # type: ignore[method-assign]
+    return True
+
+
+def tracing_disabled() -> bool:
+    """The OpenTelemetry SDK's own test of `OTEL_SDK_DISABLED`."""
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+def skip_disabled_tracing_middleware() -> bool:
+    """Leave the OpenTelemetry middleware out while the SDK is disabled (BentoML 1.4.39)."""
+    if bentoml.__version__ != BENTOML_PATCHED_VERSION:
+        return False
+    from _bentoml_impl.server.app import ServiceAppFactory
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    built = ServiceAppFactory.middlewares
+    if getattr(built.fget, "pokewatch_patch", False):
+        return True
+
+    def middlewares(self: Any) -> list[Any]:
+        stack: list[Any] = built.fget(self)
+        if tracing_disabled():
+            stack = [layer for layer in stack if layer.cls is not OpenTelemetryMiddleware]
+        return stack
+
+    middlewares.pokewatch_patch = True  # type: ignore[attr-defined]
+    ServiceAppFactory.middlewares = property(middlewares)
+    return True
+
+
+def apply_patches() -> None:
+    """Every patch of this module (idempotent)."""
+    patch_bentoml_timeout_middleware()
+    skip_disabled_tracing_middleware()
