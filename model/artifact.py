@@ -1,7 +1,9 @@
 """The trained artifact: the fair-price table the service answers from, and its files.
 
-A trained model carries the price history it was trained on and the fair price for every
-observation day, so a service needs nothing but the artifact directory to answer.
+A trained model carries the price history it was trained on and the out-of-sample fair
+price and band (`fair_low`, `fair_high`) for every observation day, so a service needs
+nothing but the artifact directory to answer (and no scikit-learn). `model.json` is JSON
+only: the strategy, its hyper-parameters and the record of what was fitted, never a pickle.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.evaluation import BacktestSettings, out_of_sample_fair
+from model.band import BandSettings
+from model.evaluation import BacktestSettings, OutOfSample, out_of_sample
 from model.features import FEATURE_SCHEMA_VERSION, price_panel
 from model.schema import OPTIONAL_TEXT_COLUMNS
 from model.strategies import FairPriceModel
 
 MODEL_NAME = "pokewatch-fair-price"  # the name in the BentoML model store
-ARTIFACT_FORMAT = 1
+ARTIFACT_FORMAT = 2
+# Format 1 (no band columns) is still read: its answers have no band.
+READABLE_FORMATS = (1, 2)
 ITEMS_FILE = "items.parquet"
 PREDICTIONS_FILE = "predictions.parquet"
 INFO_FILE = "model.json"
@@ -41,20 +46,34 @@ class TrainedModel:
 
 
 def build_trained_model(
-    prices: pd.DataFrame, model: FairPriceModel, backtest: BacktestSettings
+    prices: pd.DataFrame,
+    model: FairPriceModel,
+    backtest: BacktestSettings,
+    band: BandSettings | None = None,
+    computed: OutOfSample | None = None,
 ) -> TrainedModel:
-    """Fit on all rows and price every observation day out of sample (see `out_of_sample_fair`)."""
+    """Price every observation day out of sample (see `out_of_sample`).
+
+    `computed` is `out_of_sample`'s result on `price_panel(prices)` when the caller (the
+    training run, which backtests the same fair prices) already has it. The model kept is
+    the last block's fit: the one that priced the latest days.
+    """
+    band = band or BandSettings()
     panel = price_panel(prices)
-    first_origin = panel.index[0] + pd.Timedelta(days=backtest.min_history_days)
-    fair = pd.DataFrame(
-        out_of_sample_fair(panel, model, first_origin, backtest.refit_every_days),
-        index=panel.index,
-        columns=panel.columns,
+    if computed is None:
+        first_origin = panel.index[0] + pd.Timedelta(days=backtest.min_history_days)
+        computed = out_of_sample(panel, model, first_origin, backtest.refit_every_days, band)
+    columns = {"fair_price": computed.fair, "fair_low": computed.low, "fair_high": computed.high}
+    long = pd.concat(
+        {
+            name: pd.DataFrame(values, index=panel.index, columns=panel.columns).stack(
+                future_stack=True
+            )
+            for name, values in columns.items()
+        },
+        axis=1,
     )
-    fair_long = fair.stack().rename("fair_price")  # type: ignore[call-overload]
-    predictions = prices[["item_id", "date", "market_price"]].join(
-        fair_long, on=["date", "item_id"]
-    )
+    predictions = prices[["item_id", "date", "market_price"]].join(long, on=["date", "item_id"])
     latest = prices.groupby("item_id", sort=True).last()
     span = prices.groupby("item_id", sort=True)["date"].agg(["min", "count"])
     items = (
@@ -67,13 +86,18 @@ def build_trained_model(
         )
         .reset_index(drop=True)
     )
-    final = model.fit(panel)
+    final = computed.model
     info = {
         "format": ARTIFACT_FORMAT,
         "feature_schema_version": FEATURE_SCHEMA_VERSION,
         "strategy": final.strategy,
         "horizon": final.horizon,
+        "hyperparameters": final.hyper,
         "params": final.params,
+        "band": {
+            **band.model_dump(),
+            "latest_calibration": computed.blocks[-1] if computed.blocks else None,
+        },
     }
     return TrainedModel(final, items, predictions.reset_index(drop=True), info)
 
@@ -87,18 +111,22 @@ def save_trained_model(trained: TrainedModel, directory: Path) -> None:
 
 def load_trained_model(directory: Path) -> TrainedModel:
     info = json.loads((directory / INFO_FILE).read_text())
-    if info.get("format") != ARTIFACT_FORMAT:
+    if info.get("format") not in READABLE_FORMATS:
         raise ValueError(
-            f"model artifact format {info.get('format')!r} in {directory} is not "
-            f"{ARTIFACT_FORMAT}; retrain with this version (pokewatch train)"
+            f"model artifact format {info.get('format')!r} in {directory} is not one of "
+            f"{', '.join(map(str, READABLE_FORMATS))}; retrain with this version (pokewatch train)"
         )
-    model = FairPriceModel(info["strategy"], int(info["horizon"]), dict(info["params"]))
-    return TrainedModel(
-        model,
-        pd.read_parquet(directory / ITEMS_FILE),
-        pd.read_parquet(directory / PREDICTIONS_FILE),
-        info,
+    model = FairPriceModel(
+        info["strategy"],
+        int(info["horizon"]),
+        dict(info.get("hyperparameters", {})),
+        dict(info["params"]),
     )
+    predictions = pd.read_parquet(directory / PREDICTIONS_FILE)
+    for column in ("fair_low", "fair_high"):
+        if column not in predictions:
+            predictions[column] = np.nan
+    return TrainedModel(model, pd.read_parquet(directory / ITEMS_FILE), predictions, info)
 
 
 def _json_default(value: object) -> object:

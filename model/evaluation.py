@@ -5,19 +5,30 @@ The model's fair price on t (fitted only on targets before t's block) and the na
 forecast (the last price on t) are both scored against the observed price on t + h, on
 the same rows. Rows whose target is under `min_price` are left out of the error metrics:
 a few cents' move on a $0.25 item would otherwise dominate MAPE.
+
+`out_of_sample` computes the fair prices and the band of every day once; the backtest
+and the trained artifact (`model.artifact`) both use that one result.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from model import features
-from model.signals import LABELS, SignalThresholds, deviation, signal_codes
-from model.strategies import FairPriceModel
+from model.band import BandSettings, calibrate, coverage
+from model.signals import (
+    LABELS,
+    FloatArray,
+    SignalRule,
+    SignalThresholds,
+    rule_codes,
+)
+from model.strategies import FairPriceModel, Forecast
 
 
 class BacktestSettings(BaseModel):
@@ -56,16 +67,111 @@ class Evaluation:
         )
 
 
+@dataclass(frozen=True)
+class OutOfSample:
+    """Fair price and calibrated band panels (days x items) of one strategy, every block
+    priced by a fit on the targets before it; `model` is the last block's fit."""
+
+    fair: FloatArray
+    low: FloatArray
+    high: FloatArray
+    model: FairPriceModel
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+
+def block_starts(
+    panel: pd.DataFrame, first_origin: pd.Timestamp, refit_every: int
+) -> list[pd.Timestamp]:
+    """The first day (the prior's block), then every `refit_every` days from `first_origin`."""
+    return [
+        panel.index[0],
+        *pd.date_range(first_origin, panel.index[-1], freq=f"{refit_every}D"),
+    ]
+
+
+def out_of_sample(
+    panel: pd.DataFrame,
+    model: FairPriceModel,
+    first_origin: pd.Timestamp,
+    refit_every: int,
+    band: BandSettings | None = None,
+) -> OutOfSample:
+    """Fair prices and band where each block of days uses a fit on targets before the block.
+
+    Days before `first_origin` use the strategy's prior (a fit on nothing). A strategy's
+    `out_of_sample` fast path, when it has one, gives the same result in one pass.
+    """
+    starts = block_starts(panel, first_origin, refit_every)
+    forecast, fitted = _block_forecasts(panel, model, starts)
+    positions = [int(position) for position in panel.index.searchsorted(starts)]
+    calibrated = calibrate(
+        panel.to_numpy(dtype="float64"),
+        model.horizon,
+        forecast.fair.to_numpy(dtype="float64"),
+        None if forecast.low is None else forecast.low.to_numpy(dtype="float64"),
+        None if forecast.high is None else forecast.high.to_numpy(dtype="float64"),
+        positions,
+        band or BandSettings(),
+    )
+    blocks = [
+        {**block, "start": panel.index[block["start"]].date().isoformat()}
+        for block in calibrated.blocks
+    ]
+    return OutOfSample(
+        forecast.fair.to_numpy(dtype="float64"), calibrated.low, calibrated.high, fitted, blocks
+    )
+
+
+def _block_forecasts(
+    panel: pd.DataFrame, model: FairPriceModel, starts: list[pd.Timestamp]
+) -> tuple[Forecast, FairPriceModel]:
+    if not model.needs_fit:
+        return model.forecast(panel), model
+    fast = model.definition.out_of_sample
+    if fast is not None:
+        forecast, last = fast(panel, model.horizon, model.hyper, starts)
+        return forecast, model.with_fit(last)
+    ends = [*starts[1:], panel.index[-1] + pd.Timedelta(days=1)]
+    parts: dict[str, list[pd.DataFrame]] = {"fair": [], "low": [], "high": []}
+    fitted = model
+    for start, end in zip(starts, ends, strict=True):
+        fitted = model.fit(panel, before=start)
+        upto_block_end = panel[panel.index < end]
+        forecast = fitted.forecast(upto_block_end)
+        in_block = upto_block_end.index >= start
+        parts["fair"].append(forecast.fair[in_block])
+        if forecast.low is not None and forecast.high is not None:
+            parts["low"].append(forecast.low[in_block])
+            parts["high"].append(forecast.high[in_block])
+    has_band = len(parts["low"]) == len(starts)
+    return (
+        Forecast(
+            pd.concat(parts["fair"]),
+            pd.concat(parts["low"]) if has_band else None,
+            pd.concat(parts["high"]) if has_band else None,
+        ),
+        fitted,
+    )
+
+
 def backtest(
-    panel: pd.DataFrame, model: FairPriceModel, settings: BacktestSettings | None = None
+    panel: pd.DataFrame,
+    model: FairPriceModel,
+    settings: BacktestSettings | None = None,
+    band: BandSettings | None = None,
+    computed: OutOfSample | None = None,
 ) -> pd.DataFrame:
-    """Rows `item_id, date, market, target, naive, fair` for every scorable origin."""
+    """Rows `item_id, date, market, target, naive, fair, low, high` for every scorable origin.
+
+    `computed` is `out_of_sample`'s result when the caller already has it.
+    """
     settings = settings or BacktestSettings()
     horizon = model.horizon
     dates = panel.index
     first_origin = dates[0] + pd.Timedelta(days=settings.min_history_days)
     last_origin = dates[-1] - pd.Timedelta(days=horizon)
-    fair = out_of_sample_fair(panel, model, first_origin, settings.refit_every_days)
+    if computed is None:
+        computed = out_of_sample(panel, model, first_origin, settings.refit_every_days, band)
 
     observed = panel.to_numpy()
     target = panel.shift(-horizon).to_numpy()
@@ -78,32 +184,11 @@ def backtest(
             "market": observed[day_index, item_index],
             "target": target[day_index, item_index],
             "naive": features.last_price(panel).to_numpy()[day_index, item_index],
-            "fair": fair[day_index, item_index],
+            "fair": computed.fair[day_index, item_index],
+            "low": computed.low[day_index, item_index],
+            "high": computed.high[day_index, item_index],
         }
     )
-
-
-def out_of_sample_fair(
-    panel: pd.DataFrame, model: FairPriceModel, first_origin: pd.Timestamp, refit_every: int
-) -> np.ndarray:
-    """Fair prices where each block of days uses parameters fitted before the block.
-
-    Days before `first_origin` use the strategy's prior (parameters fitted on nothing).
-    """
-    if not model.needs_fit:
-        return model.fair_prices(panel).to_numpy()
-    fair = np.full(panel.shape, np.nan)
-    block_starts = [
-        panel.index[0],
-        *pd.date_range(first_origin, panel.index[-1], freq=f"{refit_every}D"),
-    ]
-    block_ends = [*block_starts[1:], panel.index[-1] + pd.Timedelta(days=1)]
-    for start, end in zip(block_starts, block_ends, strict=True):
-        fitted = model.fit(panel, before=start)
-        upto_block_end = panel[panel.index < end]
-        block = (upto_block_end.index >= start).nonzero()[0]
-        fair[block] = fitted.fair_prices(upto_block_end).to_numpy()[block]
-    return fair
 
 
 def evaluate(
@@ -112,7 +197,7 @@ def evaluate(
     thresholds: SignalThresholds,
     min_price: float = 1.0,
 ) -> Evaluation:
-    """Error metrics of fair and naive on the same rows, coverage, and signal returns."""
+    """Error metrics of fair and naive on the same rows, coverage, band coverage, signals."""
     scored = rows[rows["target"] >= min_price]
     priced = scored[np.isfinite(scored["fair"])]
     target = priced["target"].to_numpy()
@@ -127,10 +212,19 @@ def evaluate(
     metrics["mape_ratio_to_naive"] = (
         metrics["mape"] / metrics["naive_mape"] if metrics["naive_mape"] > 0 else float("nan")
     )
+    low, high = _band_columns(priced)
+    metrics["band_coverage"], metrics["band_share"] = coverage(target, low, high)
     return Evaluation(horizon=horizon, metrics=metrics, signals=signal_returns(priced, thresholds))
 
 
-def _errors(prefix: str, forecast: np.ndarray, target: np.ndarray) -> dict[str, float]:
+def _band_columns(rows: pd.DataFrame) -> tuple[FloatArray, FloatArray]:
+    if "low" not in rows or "high" not in rows:
+        missing = np.full(len(rows), np.nan)
+        return missing, missing
+    return rows["low"].to_numpy(dtype="float64"), rows["high"].to_numpy(dtype="float64")
+
+
+def _errors(prefix: str, forecast: FloatArray, target: FloatArray) -> dict[str, float]:
     if len(target) == 0:
         return {f"{prefix}{name}": float("nan") for name in ("mape", "median_ape", "rmse", "bias")}
     signed = (forecast - target) / target
@@ -145,27 +239,36 @@ def _errors(prefix: str, forecast: np.ndarray, target: np.ndarray) -> dict[str, 
 def signal_returns(rows: pd.DataFrame, thresholds: SignalThresholds) -> pd.DataFrame:
     """Per signal: count, mean and median forward return over the horizon, hit rate.
 
-    A hit is a BUY followed by a rise, a SELL by a fall, a HOLD by a move within the
-    thresholds' band.
+    A hit is a BUY followed by a rise, a SELL by a fall, a HOLD by a target within the
+    rule's no-signal zone: inside the band (`band` rule; rows without a band do not
+    count), or a move strictly between the thresholds (`fixed` rule).
     """
-    market = rows["market"].to_numpy()
-    codes = signal_codes(deviation(market, rows["fair"].to_numpy()), thresholds)
-    forward = rows["target"].to_numpy() / market - 1.0
+    market = rows["market"].to_numpy(dtype="float64")
+    target = rows["target"].to_numpy(dtype="float64")
+    low, high = _band_columns(rows)
+    codes = rule_codes(market, rows["fair"].to_numpy(dtype="float64"), low, high, thresholds)
+    forward = target / market - 1.0
+    if thresholds.rule == SignalRule.BAND:
+        hold_hit = np.where(np.isfinite(low), (target >= low) & (target <= high), np.nan)
+    else:
+        hold_hit = ((forward > thresholds.buy_at) & (forward < thresholds.sell_at)).astype(float)
     table = []
     for code, label in enumerate(LABELS):
-        moves = forward[codes == code]
+        chosen = codes == code
+        moves = forward[chosen]
         hits = {
-            "BUY": moves > 0,
-            "SELL": moves < 0,
-            "HOLD": (moves > thresholds.buy_at) & (moves < thresholds.sell_at),
+            "BUY": (moves > 0).astype(float),
+            "SELL": (moves < 0).astype(float),
+            "HOLD": hold_hit[chosen],
         }[label.value]
+        hits = hits[np.isfinite(hits)]
         table.append(
             {
                 "signal": label.value,
                 "count": len(moves),
                 "mean_forward_return": float(moves.mean()) if len(moves) else float("nan"),
                 "median_forward_return": float(np.median(moves)) if len(moves) else float("nan"),
-                "hit_rate": float(hits.mean()) if len(moves) else float("nan"),
+                "hit_rate": float(hits.mean()) if len(hits) else float("nan"),
             }
         )
     return pd.DataFrame(table).set_index("signal")

@@ -75,3 +75,96 @@ def _over_observations(panel: pd.DataFrame, observations: int, how: str) -> pd.D
     observed["value"] = aggregated.reset_index(level=0, drop=True)
     wide = observed.pivot(index="date", columns="item_id", values="value")
     return wide.reindex(index=panel.index, columns=panel.columns).ffill()
+
+
+# Features of the quantile gradient-boosting strategy (model/gbm.py). They work on a panel
+# of log prices (NaN where there is no observation); like the functions above, the value
+# on day t uses observations on days <= t only.
+
+
+def log_prices(panel: pd.DataFrame) -> pd.DataFrame:
+    """Natural log of the observed prices (NaN where there is no observation)."""
+    return panel.apply(np.log)
+
+
+def first_observed(panel: pd.DataFrame) -> pd.DataFrame:
+    """The item's first observed value, from its first observation day on (NaN before)."""
+    first_day = panel.notna().cumsum().eq(1) & panel.notna()
+    return panel.where(first_day).ffill()
+
+
+def change_since(panel: pd.DataFrame, days: int) -> pd.DataFrame:
+    """Observed value minus the last value observed on or before day t - `days`.
+
+    Where the item has no observation that old, the change since its first observation.
+    NaN on days without an observation.
+    """
+    change = panel - last_price(panel).shift(days)
+    return change.fillna(panel - first_observed(panel))
+
+
+def days_since_previous_observation(panel: pd.DataFrame) -> pd.DataFrame:
+    """Calendar days between day t and the item's last observation strictly before t."""
+    return days_since_last_observation(panel).shift(1) + 1.0
+
+
+def rolling_over_days(panel: pd.DataFrame, days: int, how: str) -> pd.DataFrame:
+    """`how` (mean, median, max, min, sum) of the observations in the last `days` days."""
+    window = panel.rolling(days, min_periods=1)
+    return pd.DataFrame(getattr(window, how)(), index=panel.index, columns=panel.columns)
+
+
+def changed(panel: pd.DataFrame) -> pd.DataFrame:
+    """1.0 on an observation that differs from the item's previous observation, else 0.0."""
+    previous = last_price(panel).shift(1)
+    moved = panel.notna() & previous.notna() & ((panel - previous).abs() > 1e-9)
+    return moved.astype("float64")
+
+
+def days_since_change(panel: pd.DataFrame, cap: float = 365.0) -> pd.DataFrame:
+    """Days since the last observed change (since the first observation if none), capped."""
+    day_number = np.arange(len(panel), dtype="float64")[:, None]
+    moved = changed(panel).to_numpy() > 0
+    first = panel.notna().cumsum().eq(1) & panel.notna()
+    since = np.where(moved | first.to_numpy(), day_number, np.nan)
+    last_event = pd.DataFrame(since, index=panel.index, columns=panel.columns).ffill()
+    return last_event.rsub(day_number[:, 0], axis=0).clip(upper=cap)
+
+
+def days_since_first_observation(panel: pd.DataFrame, cap: float = 730.0) -> pd.DataFrame:
+    """The item's age in the data: days since its first observation, capped."""
+    day_number = np.arange(len(panel), dtype="float64")[:, None]
+    first = panel.notna().cumsum().eq(1) & panel.notna()
+    first_day = pd.DataFrame(
+        np.where(first.to_numpy(), day_number, np.nan), index=panel.index, columns=panel.columns
+    ).ffill()
+    return first_day.rsub(day_number[:, 0], axis=0).clip(upper=cap)
+
+
+def daily_moves(panel: pd.DataFrame) -> pd.DataFrame:
+    """Day-over-day change of the last observed value (0 across a gap, NaN before any)."""
+    return last_price(panel).diff()
+
+
+def rolling_volatility(panel: pd.DataFrame, days: int, min_days: int = 5) -> pd.DataFrame:
+    """Standard deviation of the daily moves over the last `days` days."""
+    return daily_moves(panel).rolling(days, min_periods=min_days).std()
+
+
+def rolling_mean_abs_move(panel: pd.DataFrame, days: int, min_days: int = 5) -> pd.DataFrame:
+    """Mean absolute daily move over the last `days` days."""
+    return daily_moves(panel).abs().rolling(days, min_periods=min_days).mean()
+
+
+def market_move(moves: pd.DataFrame, how: str, clip: float | None = None) -> pd.Series:
+    """Cross-sectional median or mean of the items' moves observed on each day.
+
+    `clip` bounds each item's move first (a mean is otherwise led by a few outliers).
+    """
+    values = moves if clip is None else moves.clip(-clip, clip)
+    array = values.to_numpy()
+    result = np.full(len(values), np.nan)
+    has_value = ~np.isnan(array).all(axis=1)
+    reduce = np.nanmedian if how == "median" else np.nanmean
+    result[has_value] = reduce(array[has_value], axis=1)
+    return pd.Series(result, index=moves.index)

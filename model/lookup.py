@@ -51,6 +51,8 @@ class PriceTable:
         self.keys: IntArray = item_position * DAY_SPAN + self.days
         self.market: FloatArray = predictions["market_price"].to_numpy(np.float64)
         self.fair: FloatArray = predictions["fair_price"].to_numpy(np.float64)
+        self.low: FloatArray = _optional(predictions, "fair_low")
+        self.high: FloatArray = _optional(predictions, "fair_high")
         self.first_row: IntArray = np.searchsorted(
             item_position, np.arange(len(self.item_ids)), side="left"
         ).astype(np.int64)
@@ -86,6 +88,13 @@ class PriceTable:
         status[days > self.last_day] = Resolution.AFTER_HISTORY
         status[~known] = Resolution.UNKNOWN_ITEM
         return Resolved(rows=np.where(status == Resolution.FOUND, rows, -1), status=status)
+
+
+def _optional(predictions: pd.DataFrame, column: str) -> FloatArray:
+    """A float column, all NaN when the artifact has none (format 1: no band)."""
+    if column not in predictions:
+        return np.full(len(predictions), np.nan)
+    return predictions[column].to_numpy(np.float64)
 
 
 def to_day_numbers(dates: pd.Series) -> IntArray:

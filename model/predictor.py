@@ -23,7 +23,7 @@ from model.lookup import (
     day_to_date,
     to_day_numbers,
 )
-from model.signals import LABELS, SignalThresholds, deviation, signal_codes
+from model.signals import LABELS, SignalThresholds, deviation, rule_codes
 
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -104,8 +104,10 @@ class Predictor:
         rows = np.maximum(resolved.rows, 0)
         market = self.table.market[rows]
         fair = np.round(self.table.fair[rows], 2)
+        low = np.round(self.table.low[rows], 2)
+        high = np.round(self.table.high[rows], 2)
         deviation_pct = deviation(market, fair)
-        codes = signal_codes(deviation_pct, self.thresholds)
+        codes = rule_codes(market, fair, low, high, self.thresholds)
         price_days = self.table.days[rows]
 
         answers: list[dict[str, Any]] = []
@@ -128,6 +130,8 @@ class Predictor:
                     "price_date": price_date,
                     "market_price": float(market[index]),
                     "fair_price": _finite_or_none(fair[index]),
+                    "fair_low": _finite_or_none(low[index]),
+                    "fair_high": _finite_or_none(high[index]),
                     "deviation_pct": _finite_or_none(deviation_pct[index]),
                     "signal": LABELS[codes[index]].value,
                     "model_version": self.model_version,

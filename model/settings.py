@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,9 +20,10 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from model.band import BandSettings
 from model.evaluation import BacktestSettings, GateThresholds
 from model.signals import SignalThresholds
-from model.strategies import DEFAULT_STRATEGY, STRATEGIES
+from model.strategies import DEFAULT_STRATEGY, STRATEGIES, FairPriceModel
 
 SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "configuration.yaml"
 
@@ -47,6 +48,9 @@ class ModelSettings(BaseModel):
     thresholds: SignalThresholds = SignalThresholds()
     gate: GateThresholds = GateThresholds()
     backtest: BacktestSettings = BacktestSettings()
+    band: BandSettings = BandSettings()
+    # Overrides of the configured strategy's hyper-parameter defaults (see model/gbm.py).
+    hyperparameters: dict[str, float] = {}
 
     @field_validator("strategy")
     @classmethod
@@ -54,6 +58,24 @@ class ModelSettings(BaseModel):
         if name not in STRATEGIES:
             raise ValueError(f"unknown strategy {name!r}; choose one of {sorted(STRATEGIES)}")
         return name
+
+    @model_validator(mode="after")
+    def _known_hyperparameters(self) -> ModelSettings:
+        known = STRATEGIES[self.strategy].defaults
+        unknown = sorted(set(self.hyperparameters) - set(known))
+        if unknown:
+            raise ValueError(
+                f"unknown hyper-parameters {unknown} for strategy {self.strategy!r}; "
+                f"known: {sorted(known)}"
+            )
+        return self
+
+    def model_for(self, strategy: str | None = None) -> FairPriceModel:
+        """The configured model, or `strategy` with its defaults (the overrides apply to
+        the configured strategy only)."""
+        if strategy is None or strategy == self.strategy:
+            return FairPriceModel(self.strategy, self.horizon, dict(self.hyperparameters))
+        return FairPriceModel(strategy, self.horizon)
 
 
 class DataSettings(BaseModel):

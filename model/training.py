@@ -1,4 +1,8 @@
-"""Fit, evaluate out of sample, and gate a fair-price model (what `pokewatch train` runs)."""
+"""Fit, evaluate out of sample, and gate a fair-price model (what `pokewatch train` runs).
+
+The out-of-sample fair prices and band are computed once (`out_of_sample`, the expensive
+part for a fitted strategy) and used both for the evaluation and for the artifact.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from model.artifact import TrainedModel, build_trained_model
-from model.evaluation import Evaluation, backtest, evaluate, gate_failures
+from model.evaluation import Evaluation, backtest, evaluate, gate_failures, out_of_sample
 from model.features import price_panel
 from model.settings import ModelSettings
 from model.strategies import FairPriceModel
@@ -24,23 +28,35 @@ class TrainingResult:
         return not self.gate_failures
 
 
+def evaluate_panel(
+    panel: pd.DataFrame, settings: ModelSettings, model: FairPriceModel
+) -> Evaluation:
+    """Backtest `model` on a price panel and score it with the settings' rule and cut-offs."""
+    rows = backtest(panel, model, settings.backtest, settings.band)
+    return evaluate(rows, model.horizon, settings.thresholds, settings.backtest.min_price)
+
+
 def evaluate_strategy(
     prices: pd.DataFrame, settings: ModelSettings, strategy: str | None = None
 ) -> Evaluation:
-    model = FairPriceModel(strategy or settings.strategy, settings.horizon)
-    rows = backtest(price_panel(prices), model, settings.backtest)
-    return evaluate(rows, settings.horizon, settings.thresholds, settings.backtest.min_price)
+    return evaluate_panel(price_panel(prices), settings, settings.model_for(strategy))
 
 
 def train(prices: pd.DataFrame, settings: ModelSettings) -> TrainingResult:
-    evaluation = evaluate_strategy(prices, settings)
-    trained = build_trained_model(
-        prices, FairPriceModel(settings.strategy, settings.horizon), settings.backtest
+    panel = price_panel(prices)
+    model = settings.model_for()
+    first_origin = panel.index[0] + pd.Timedelta(days=settings.backtest.min_history_days)
+    computed = out_of_sample(
+        panel, model, first_origin, settings.backtest.refit_every_days, settings.band
     )
+    rows = backtest(panel, model, settings.backtest, settings.band, computed)
+    evaluation = evaluate(rows, model.horizon, settings.thresholds, settings.backtest.min_price)
+    trained = build_trained_model(prices, model, settings.backtest, settings.band, computed)
     start, end = trained.data_window
     trained.info.update(
         {
             "metrics": evaluation.metrics,
+            "signal_rule": settings.thresholds.model_dump(mode="json"),
             "signal_returns": evaluation.signals.reset_index().to_dict(orient="records"),
             "data_start": start,
             "data_end": end,

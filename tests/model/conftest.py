@@ -95,7 +95,7 @@ def trained(small_prices: pd.DataFrame) -> TrainedModel:
 
 @pytest.fixture
 def predictor(trained: TrainedModel) -> Predictor:
-    return Predictor(trained, "test-version", SignalThresholds())
+    return Predictor(trained, "test-version", SignalThresholds(rule="fixed"))
 
 
 # Random gappy panels for the no-look-ahead property tests.

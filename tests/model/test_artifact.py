@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +19,20 @@ from model.artifact import (
 )
 from model.evaluation import BacktestSettings
 from model.features import FEATURE_SCHEMA_VERSION
-from model.strategies import STRATEGIES, FairPriceModel, Strategy
+from model.strategies import STRATEGIES, FairPriceModel, Fitted, Forecast, Hyper, Strategy
 from tests.model.conftest import day
 
 
 def test_build_trained_model(trained: TrainedModel, small_prices: pd.DataFrame) -> None:
     predictions = trained.predictions
-    assert list(predictions.columns) == ["item_id", "date", "market_price", "fair_price"]
+    assert list(predictions.columns) == [
+        "item_id",
+        "date",
+        "market_price",
+        "fair_price",
+        "fair_low",
+        "fair_high",
+    ]
     assert len(predictions) == len(small_prices)
     fair = predictions.set_index(["item_id", "date"])["fair_price"]
     # mean3 of each item's observations so far.
@@ -35,6 +41,9 @@ def test_build_trained_model(trained: TrainedModel, small_prices: pd.DataFrame) 
     assert fair[("c", day(2))] == pytest.approx(21.0)
     assert fair[("d", day(4))] == pytest.approx(5.5)
     assert predictions["fair_price"].notna().all()
+    # Too few past residuals to calibrate a band on 5 days: none (mean3 has no raw band).
+    assert predictions["fair_low"].isna().all()
+    assert predictions["fair_high"].isna().all()
 
     items = trained.items.set_index("item_id")
     assert items.index.tolist() == ["a", "b", "c", "d"]
@@ -53,7 +62,19 @@ def test_build_trained_model(trained: TrainedModel, small_prices: pd.DataFrame) 
         "feature_schema_version": FEATURE_SCHEMA_VERSION,
         "strategy": "mean3",
         "horizon": 1,
+        "hyperparameters": {},
         "params": {},
+        "band": {
+            "coverage": 0.8,
+            "calibration_days": 90,
+            "min_rows": 100,
+            "latest_calibration": {
+                "start": "2024-01-02",
+                "rows": 0,
+                "offset_low": None,
+                "offset_high": None,
+            },
+        },
     }
 
 
@@ -73,21 +94,23 @@ def test_round_trip(trained: TrainedModel, tmp_path: Path) -> None:
 def test_round_trip_keeps_fitted_numpy_params(
     small_prices: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def fit(panel: pd.DataFrame, horizon: int) -> dict[str, float]:
-        return {"scale": np.float64(len(panel)) / 10}
+    def fit(panel: pd.DataFrame, horizon: int, hyper: Hyper) -> Fitted:
+        scale = np.float64(len(panel)) / 10
+        return Fitted(scale, {"scale": scale})
 
-    def predict(panel: pd.DataFrame, params: Mapping[str, float]) -> pd.DataFrame:
-        return panel.ffill() * params.get("scale", 1.0)
+    def predict(panel: pd.DataFrame, horizon: int, state: object, hyper: Hyper) -> Forecast:
+        return Forecast(panel.ffill() * (state if isinstance(state, float) else 1.0))
 
     monkeypatch.setitem(STRATEGIES, "scaled", Strategy("scaled", "test", predict, fit))
     trained = build_trained_model(
         small_prices, FairPriceModel("scaled", horizon=1), BacktestSettings(min_history_days=2)
     )
-    assert trained.model.params == {"scale": 0.5}  # the final fit sees all 5 days
+    # The model kept is the last block's fit: blocks start on days 0 and 2, so it saw 2 days.
+    assert trained.model.params == {"scale": 0.2}
 
     save_trained_model(trained, tmp_path)
     loaded = load_trained_model(tmp_path)
-    assert loaded.model == FairPriceModel("scaled", 1, {"scale": 0.5})
+    assert loaded.model == FairPriceModel("scaled", 1, {}, {"scale": 0.2})
     assert isinstance(loaded.model.params["scale"], float)
     pd.testing.assert_frame_equal(loaded.predictions, trained.predictions)
 
@@ -102,5 +125,5 @@ def test_format_mismatch_raises(trained: TrainedModel, tmp_path: Path, bad_forma
         info["format"] = bad_format
     (tmp_path / INFO_FILE).write_text(json.dumps(info))
 
-    with pytest.raises(ValueError, match=r"model artifact format .* is not 1; retrain"):
+    with pytest.raises(ValueError, match=r"model artifact format .* is not one of 1, 2; retrain"):
         load_trained_model(tmp_path)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -13,10 +12,10 @@ from model.evaluation import (
     backtest,
     evaluate,
     gate_failures,
-    out_of_sample_fair,
+    out_of_sample,
 )
 from model.signals import SignalThresholds
-from model.strategies import STRATEGIES, FairPriceModel, Strategy
+from model.strategies import STRATEGIES, FairPriceModel, Fitted, Forecast, Hyper, Strategy
 from tests.model.conftest import day, make_panel
 
 # Backtest of mean3, horizon 1, first origin day 2, last origin day 3 on SMALL_PRICES
@@ -30,6 +29,7 @@ from tests.model.conftest import day, make_panel
 # b on day 3 has no target (no price on day 4); d has no consecutive observations.
 SETTINGS = BacktestSettings(min_history_days=2, refit_every_days=28, min_price=1.0)
 MODEL = FairPriceModel("mean3", horizon=1)
+FIXED = SignalThresholds(rule="fixed")
 
 SCORED = [  # (fair, naive, target) of the rows at or above min_price
     (12.0, 14.0, 13.0),
@@ -45,7 +45,16 @@ def rows(small_panel: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_backtest_rows(rows: pd.DataFrame) -> None:
-    assert list(rows.columns) == ["item_id", "date", "market", "target", "naive", "fair"]
+    assert list(rows.columns) == [
+        "item_id",
+        "date",
+        "market",
+        "target",
+        "naive",
+        "fair",
+        "low",
+        "high",
+    ]
     assert rows["item_id"].tolist() == ["a", "b", "c", "a", "c"]
     assert rows["date"].tolist() == [day(2), day(2), day(2), day(3), day(3)]
     assert rows["market"].tolist() == [14.0, 4.0, 22.0, 13.0, 18.0]
@@ -111,7 +120,7 @@ def test_signal_return_table_by_hand(rows: pd.DataFrame) -> None:
     #   c d2: 22/21-1 =  +4.8 % HOLD, forward 18/22-1 = -2/11   (miss: left the band)
     #   a d3: 13/13-1 =   0   % HOLD, forward 15/13-1 = +2/13   (miss: above +15 %)
     #   c d3: 18/20-1 = -10   % BUY,  forward 20/18-1 = +1/9    (hit: it rose)
-    signals = evaluate(rows, 1, SignalThresholds(), min_price=1.0).signals
+    signals = evaluate(rows, 1, FIXED, min_price=1.0).signals
 
     assert list(signals.index) == ["HOLD", "BUY", "SELL"]
     assert signals["count"].tolist() == [2, 1, 1]
@@ -126,7 +135,7 @@ def test_signal_return_table_by_hand(rows: pd.DataFrame) -> None:
 
 
 def test_signal_table_for_an_empty_signal_is_nan(rows: pd.DataFrame) -> None:
-    wide = SignalThresholds(buy_at=-0.5, sell_at=0.5)
+    wide = SignalThresholds(rule="fixed", buy_at=-0.5, sell_at=0.5)
     signals = evaluate(rows, 1, wide).signals
     assert signals["count"].tolist() == [4, 0, 0]
     assert signals.loc["HOLD", "hit_rate"] == 1.0  # every forward return is within +-50 %
@@ -205,31 +214,34 @@ def _fake_fitted_strategy(
     fitted_upto: list[pd.Timestamp | None] = []
     predicted_upto: list[pd.Timestamp] = []
 
-    def fit(panel: pd.DataFrame, horizon: int) -> dict[str, float]:
+    def fit(panel: pd.DataFrame, horizon: int, hyper: Hyper) -> Fitted:
         fitted_upto.append(panel.index.max() if len(panel) else None)
-        return {"seen": float(len(panel))}
+        return Fitted(float(len(panel)), {"seen": float(len(panel))})
 
-    def predict(panel: pd.DataFrame, params: Mapping[str, float]) -> pd.DataFrame:
+    def predict(panel: pd.DataFrame, horizon: int, state: object, hyper: Hyper) -> Forecast:
         predicted_upto.append(panel.index.max())
-        return pd.DataFrame(params["seen"], index=panel.index, columns=panel.columns)
+        assert isinstance(state, float)
+        return Forecast(pd.DataFrame(state, index=panel.index, columns=panel.columns))
 
     monkeypatch.setitem(STRATEGIES, "probe", Strategy("probe", "test probe", predict, fit))
     return fitted_upto, predicted_upto
 
 
-def test_out_of_sample_fair_fits_only_on_days_before_each_block(
+def test_out_of_sample_fits_only_on_days_before_each_block(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fitted_upto, predicted_upto = _fake_fitted_strategy(monkeypatch)
     panel = make_panel({"a": [float(k + 1) for k in range(20)], "b": [2.0] * 20})
     # Blocks start on days 0 (the prior), 5, 9, 13 and 17.
-    fair = out_of_sample_fair(panel, FairPriceModel("probe", horizon=2), panel.index[5], 4)
+    computed = out_of_sample(panel, FairPriceModel("probe", horizon=2), panel.index[5], 4)
+    fair = computed.fair
 
     assert fitted_upto == [None, day(4), day(8), day(12), day(16)]
     assert predicted_upto == [day(4), day(8), day(12), day(16), day(19)]
     expected = np.repeat([0.0, 5.0, 9.0, 13.0, 17.0], [5, 4, 4, 4, 3])
     np.testing.assert_array_equal(fair[:, 0], expected)
     np.testing.assert_array_equal(fair[:, 1], expected)
+    assert computed.model.params == {"seen": 17.0}  # the last block's fit
 
 
 def test_backtest_of_a_fitted_strategy_is_out_of_sample(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,8 @@ def test_latest_answer(predictor: Predictor) -> None:
         "price_date": "2024-01-05",
         "market_price": 15.0,
         "fair_price": 14.0,
+        "fair_low": None,
+        "fair_high": None,
         "deviation_pct": pytest.approx(1 / 14),
         "signal": "HOLD",
         "model_version": "test-version",
@@ -51,7 +53,7 @@ def test_date_in_a_gap(predictor: Predictor) -> None:
 
 
 def test_thresholds_are_used(trained: TrainedModel) -> None:
-    tight = Predictor(trained, "v", SignalThresholds(buy_at=-0.01, sell_at=0.05))
+    tight = Predictor(trained, "v", SignalThresholds(rule="fixed", buy_at=-0.01, sell_at=0.05))
     assert tight.fair_price("a", None)["signal"] == "SELL"  # +7.1 %
 
 

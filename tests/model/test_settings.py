@@ -36,12 +36,25 @@ def test_shipped_configuration_loads() -> None:
     assert config_path() == SHIPPED_CONFIG
     settings = load_settings(Settings)
     assert settings.model == ModelSettings()  # the file spells out the defaults
-    assert settings.model.strategy == "mean3"
+    assert settings.model.strategy == "quantile_gbm"
     assert settings.model.horizon == 7
-    assert settings.model.thresholds == SignalThresholds(buy_at=-0.10, sell_at=0.15)
+    assert settings.model.thresholds == SignalThresholds(rule="band", buy_at=-0.10, sell_at=0.15)
+    assert settings.model.band.coverage == 0.8
+    assert settings.model.hyperparameters == {}
     assert settings.model.gate.max_mape == 0.10
     assert settings.model.backtest.min_history_days == 56
     assert settings.data.prices is None
+
+
+def test_unknown_hyperparameter_is_rejected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POKEWATCH_CONFIG", str(write_config(tmp_path / "c.yaml", BAD_HYPER)))
+    with pytest.raises(ConfigurationError, match=r"unknown hyper-parameters \['trees'\]"):
+        load_settings(Settings)
+
+
+BAD_HYPER = "model:\n  strategy: quantile_gbm\n  hyperparameters: {trees: 5}\n"
 
 
 def test_env_override_of_a_nested_key(monkeypatch: pytest.MonkeyPatch) -> None:

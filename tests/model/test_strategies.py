@@ -5,7 +5,15 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 
-from model.strategies import DEFAULT_STRATEGY, STRATEGIES, FairPriceModel, Strategy
+from model.strategies import (
+    DEFAULT_STRATEGY,
+    STRATEGIES,
+    FairPriceModel,
+    Fitted,
+    Forecast,
+    Hyper,
+    Strategy,
+)
 from tests.model.conftest import make_panel, panel_and_perturbed_suffix
 
 nan = np.nan
@@ -55,12 +63,12 @@ def test_parameter_free_strategy_fit_is_identity() -> None:
 def test_fit_sees_only_days_before_the_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[pd.DataFrame] = []
 
-    def fit(panel: pd.DataFrame, horizon: int) -> dict[str, float]:
+    def fit(panel: pd.DataFrame, horizon: int, hyper: Hyper) -> Fitted:
         seen.append(panel)
-        return {"days": float(len(panel)), "horizon": float(horizon)}
+        return Fitted(len(panel), {"days": float(len(panel)), "horizon": float(horizon)})
 
-    def predict(panel: pd.DataFrame, params: object) -> pd.DataFrame:
-        return panel
+    def predict(panel: pd.DataFrame, horizon: int, state: object, hyper: Hyper) -> Forecast:
+        return Forecast(panel)
 
     monkeypatch.setitem(STRATEGIES, "probe", Strategy("probe", "test probe", predict, fit))
     panel = make_panel({"a": [1.0, 2.0, 3.0, 4.0, 5.0]})
@@ -69,6 +77,7 @@ def test_fit_sees_only_days_before_the_cut_off(monkeypatch: pytest.MonkeyPatch) 
     assert model.needs_fit
     fitted = model.fit(panel, before=pd.Timestamp("2024-01-04"))
     assert fitted.params == {"days": 3.0, "horizon": 3.0}
+    assert fitted.state == 3
     assert seen[-1].index.max() == pd.Timestamp("2024-01-03")
     assert model.params == {}  # fit returns a new model
     assert model.fit(panel).params["days"] == 5.0

@@ -1,0 +1,258 @@
+"""The quantile gradient-boosting strategy (`quantile_gbm`): features, fit, predict.
+
+For an item observed on day t the strategy forecasts the log return to day t + h,
+y = log p[t+h] - log p[t] (clipped to +-`clip`), at the quantiles 0.1, 0.5 and 0.9 with
+three scikit-learn `HistGradientBoostingRegressor(loss="quantile")` models trained on
+every (item, day) row of the panel whose target day is before the fit's cut-off. The fair
+price is p[t] * exp(median forecast); the 10 % and 90 % forecasts are the raw band, which
+`model.band` then calibrates.
+
+The features (`FEATURES`) are causal functions of the price panel (`model.features`): the
+value on day t uses observations on days <= t only, so computing them once on the whole
+panel and fitting on the rows before a cut-off is the same as computing them on the panel
+cut at that day. `out_of_sample` relies on this to build the features once per backtest.
+
+scikit-learn is imported inside the fitting code only: `import model` and the service,
+which answer from the precomputed table of the artifact, do not need it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from model import features
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+QUANTILES = (0.1, 0.5, 0.9)
+RETURN_DAYS = (1, 7, 28, 90)
+MARKET_DAYS = (7, 28, 90)
+FEATURES: tuple[str, ...] = (
+    *(f"return_{days}d" for days in RETURN_DAYS),
+    "days_since_previous_observation",
+    "deviation_from_median_7d",
+    "deviation_from_median_28d",
+    "deviation_from_previous_median_7d",
+    "deviation_from_mean_28d",
+    "deviation_from_max_28d",
+    "deviation_from_min_28d",
+    "deviation_from_median_90d",
+    "days_since_change",
+    "volatility_28d",
+    "mean_abs_move_28d",
+    "change_share_28d",
+    "observations_28d",
+    "log_price",
+    "age_days",
+    "observed_on_first_day",
+    *(f"market_median_return_{days}d" for days in MARKET_DAYS),
+    *(f"market_mean_return_{days}d" for days in MARKET_DAYS),
+)
+
+# Hyper-parameters (numbers, so that configuration and JSON records stay simple).
+DEFAULTS: dict[str, float] = {
+    "max_iter": 80,  # boosting iterations per quantile model
+    "learning_rate": 0.1,
+    "max_leaf_nodes": 31,
+    "min_samples_leaf": 200,
+    "sample_rows": 60_000,  # random subsample of the training rows per fit
+    "min_train_rows": 1_000,  # fewer training rows: keep the prior (the naive forecast)
+    "clip": 1.0,  # targets are clipped to +-clip in log space
+    "seed": 0,
+    # OpenMP threads per fit (0: all cores). One is the default: on a shared or busy
+    # machine two spinning OpenMP threads made a fit 8x slower (86 s against 11 s).
+    "threads": 1,
+}
+
+
+def feature_panels(panel: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Every feature as a panel like `panel` (meaningful on observation days)."""
+    logp = features.log_prices(panel)
+    observed = panel.notna()
+    found: dict[str, pd.DataFrame] = {}
+    returns = {days: features.change_since(logp, days) for days in RETURN_DAYS}
+    for days, values in returns.items():
+        found[f"return_{days}d"] = values
+    found["days_since_previous_observation"] = features.days_since_previous_observation(panel)
+    for days in (7, 28):
+        found[f"deviation_from_median_{days}d"] = logp - features.rolling_over_days(
+            logp, days, "median"
+        )
+    found["deviation_from_previous_median_7d"] = logp - features.rolling_over_days(
+        logp.shift(1), 7, "median"
+    )
+    for how in ("mean", "max", "min"):
+        found[f"deviation_from_{how}_28d"] = logp - features.rolling_over_days(logp, 28, how)
+    found["deviation_from_median_90d"] = logp - features.rolling_over_days(logp, 90, "median")
+    found["days_since_change"] = features.days_since_change(logp)
+    found["volatility_28d"] = features.rolling_volatility(logp, 28)
+    found["mean_abs_move_28d"] = features.rolling_mean_abs_move(logp, 28)
+    found["change_share_28d"] = features.rolling_over_days(features.changed(logp), 28, "mean")
+    found["observations_28d"] = features.rolling_over_days(observed.astype("float64"), 28, "sum")
+    found["log_price"] = logp
+    found["age_days"] = features.days_since_first_observation(panel)
+    on_first_day = observed.iloc[0].astype("float64") if len(panel) else observed.iloc[:0]
+    found["observed_on_first_day"] = pd.DataFrame(
+        np.broadcast_to(on_first_day.to_numpy(), panel.shape),
+        index=panel.index,
+        columns=panel.columns,
+    )
+    for days in MARKET_DAYS:
+        for how, clip in (("median", None), ("mean", 0.5)):
+            market = features.market_move(returns[days], how, clip)
+            found[f"market_{how}_return_{days}d"] = pd.DataFrame(
+                np.repeat(market.to_numpy()[:, None], panel.shape[1], axis=1),
+                index=panel.index,
+                columns=panel.columns,
+            )
+    return found
+
+
+@dataclass(frozen=True)
+class FeatureRows:
+    """One row per (day, item) with an observation on the day, in day-then-item order."""
+
+    day: IntArray
+    item: IntArray
+    log_price: FloatArray
+    x: npt.NDArray[np.float32]
+    target: FloatArray  # log p[t + h] - log p[t]; NaN without an observation on t + h
+
+
+def feature_rows(panel: pd.DataFrame, horizon: int) -> FeatureRows:
+    """The feature matrix and the target of every observed (day, item)."""
+    found = feature_panels(panel)
+    logp = np.log(panel.to_numpy(dtype="float64"))
+    day, item = np.nonzero(~np.isnan(logp))
+    x = np.column_stack([found[name].to_numpy()[day, item] for name in FEATURES])
+    target = np.full(len(day), np.nan)
+    ahead = day + horizon < len(panel)
+    target[ahead] = logp[day[ahead] + horizon, item[ahead]] - logp[day[ahead], item[ahead]]
+    return FeatureRows(
+        day.astype(np.int64),
+        item.astype(np.int64),
+        logp[day, item],
+        x.reshape(len(day), len(FEATURES)).astype(np.float32),
+        target,
+    )
+
+
+@dataclass(frozen=True)
+class GbmState:
+    """The three fitted quantile models (in memory only; never written to the artifact)."""
+
+    models: tuple[Any, ...]
+
+
+def fit_rows(
+    rows: FeatureRows, trainable: npt.NDArray[np.bool_], hyper: Mapping[str, float]
+) -> tuple[GbmState | None, dict[str, Any]]:
+    """Fit the quantile models on the rows marked `trainable` (their targets must be known).
+
+    Returns no state (the prior) when there are fewer than `min_train_rows` of them.
+    """
+    chosen = np.nonzero(trainable)[0]
+    summary: dict[str, Any] = {"training_rows": len(chosen)}
+    if len(chosen) < max(int(hyper["min_train_rows"]), 1):
+        return None, {**summary, "fitted": False}
+    sample = int(hyper["sample_rows"])
+    if len(chosen) > sample:
+        rng = np.random.default_rng(int(hyper["seed"]))
+        chosen = np.sort(rng.choice(chosen, sample, replace=False))
+    x = rows.x[chosen]
+    # scikit-learn 1.9.1 fails on a feature that is NaN in every training row (a short
+    # history has no 28-day volatility yet): make it a constant, which no tree splits on.
+    x[:, np.isnan(x).all(axis=0)] = 0.0
+    y = np.clip(rows.target[chosen], -hyper["clip"], hyper["clip"])
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    with _threads(len(chosen), int(hyper["threads"])):
+        models = _fit_quantiles(HistGradientBoostingRegressor, x, y, hyper)
+    return GbmState(models), {**summary, "fitted": True, "sampled_rows": len(chosen)}
+
+
+SMALL_ROWS = 20_000  # fewer rows than this: one thread (OpenMP start-up costs more)
+
+
+def _threads(rows: int, threads: int = 1) -> AbstractContextManager[object]:
+    if threads <= 0 and rows >= SMALL_ROWS:
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    limit = threads if rows >= SMALL_ROWS else 1
+    return threadpool_limits(limits=limit, user_api="openmp")  # type: ignore[no-any-return]
+
+
+def _fit_quantiles(
+    regressor: Any, x: npt.NDArray[np.float32], y: FloatArray, hyper: Mapping[str, float]
+) -> tuple[Any, ...]:
+    return tuple(
+        regressor(
+            loss="quantile",
+            quantile=quantile,
+            max_iter=int(hyper["max_iter"]),
+            learning_rate=hyper["learning_rate"],
+            max_leaf_nodes=int(hyper["max_leaf_nodes"]),
+            min_samples_leaf=int(hyper["min_samples_leaf"]),
+            early_stopping=False,
+            random_state=int(hyper["seed"]),
+        ).fit(x, y)
+        for quantile in QUANTILES
+    )
+
+
+def predict_rows(
+    state: GbmState | None, x: npt.NDArray[np.float32], threads: int = 1
+) -> FloatArray:
+    """Quantile log-return forecasts, shape (rows, 3), sorted along each row.
+
+    Without a state (the prior), every quantile is 0: the naive forecast, and no band."""
+    if state is None or len(x) == 0:
+        return np.zeros((len(x), len(QUANTILES)))
+    with _threads(len(x), threads):
+        forecasts = np.column_stack([model.predict(x) for model in state.models])
+    return np.sort(forecasts.astype(np.float64), axis=1)
+
+
+@dataclass(frozen=True)
+class RowForecast:
+    """Forecasts of some rows: log fair price and log band (NaN band for the prior)."""
+
+    index: IntArray
+    log_fair: FloatArray
+    log_low: FloatArray
+    log_high: FloatArray
+
+
+def forecast_rows(rows: FeatureRows, index: IntArray, state: GbmState | None) -> RowForecast:
+    quantiles = predict_rows(state, rows.x[index])
+    base = rows.log_price[index]
+    low, high = base + quantiles[:, 0], base + quantiles[:, 2]
+    if state is None:
+        low = high = np.full(len(index), np.nan)
+    return RowForecast(index, base + quantiles[:, 1], low, high)
+
+
+def to_panels(
+    panel: pd.DataFrame, rows: FeatureRows, forecasts: Sequence[RowForecast]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Fair, low and high price panels (NaN on days without an observation)."""
+    out = [np.full(panel.shape, np.nan) for _ in range(3)]
+    for forecast in forecasts:
+        day, item = rows.day[forecast.index], rows.item[forecast.index]
+        for array, values in zip(
+            out, (forecast.log_fair, forecast.log_low, forecast.log_high), strict=True
+        ):
+            array[day, item] = np.exp(values)
+    fair, low, high = (
+        pd.DataFrame(array, index=panel.index, columns=panel.columns) for array in out
+    )
+    return fair, low, high
