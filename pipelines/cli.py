@@ -18,7 +18,7 @@ from model.predictor import Predictor, QueryError
 from model.schema import PPT_SOURCE, TCGPLAYER_SOURCE
 from model.settings import ConfigurationError, Settings, load_settings
 from model.strategies import STRATEGIES
-from model.training import evaluate_strategy, train
+from model.training import train
 from pipelines import scheduling
 from pipelines.backfill import download_archives, import_archives
 from pipelines.collector import CollectionReport, collect
@@ -134,19 +134,50 @@ def evaluate_command(
     data: DataOption = None,
     horizon: Annotated[int | None, typer.Option(min=1, help="Days ahead.")] = None,
     strategy: Annotated[
-        str | None, typer.Option(help=f"One of {', '.join(sorted(STRATEGIES))}.")
+        str | None,
+        typer.Option(help=f"Only this one of {', '.join(sorted(STRATEGIES))} (default: all)."),
     ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write report.md and report.png into this directory.")
+    ] = None,
+    chart_horizons: Annotated[
+        str, typer.Option(help="Horizons of the report's error-by-horizon chart.")
+    ] = "1,7,14,28",
 ) -> None:
-    """Rolling-origin backtest of a strategy against the naive forecast."""
+    """Rolling-origin backtest of each strategy against the naive forecast."""
+    import shlex
+    import sys
+    import time
+
+    from model.features import price_panel
+    from model.report import compare, write_report
+
+    started = time.perf_counter()
     settings = _settings()
     model_settings = settings.model.model_copy(
         update={"horizon": horizon or settings.model.horizon}
     )
-    chosen = strategy or model_settings.strategy
-    if chosen not in STRATEGIES:
-        typer.echo(f"error: unknown strategy {chosen!r}; one of {sorted(STRATEGIES)}", err=True)
+    chosen = [strategy] if strategy else sorted(STRATEGIES)
+    unknown = [name for name in chosen if name not in STRATEGIES]
+    if unknown:
+        typer.echo(f"error: unknown strategy {unknown[0]!r}; one of {sorted(STRATEGIES)}", err=True)
         raise typer.Exit(2)
-    _print_evaluation(evaluate_strategy(_prices(data, settings), model_settings, chosen), chosen)
+    panel = price_panel(_prices(data, settings))
+    comparison = compare(panel, model_settings, chosen)
+    typer.echo(comparison.text())
+    if report is None:
+        return
+    by_horizon = {model_settings.horizon: comparison}
+    for text in chart_horizons.split(","):
+        days = int(text)
+        if days not in by_horizon:
+            other = model_settings.model_copy(update={"horizon": days})
+            by_horizon[days] = compare(panel, other, chosen)
+    command = shlex.join(["pokewatch", *sys.argv[1:]])
+    for path in write_report(
+        report, panel, comparison, by_horizon, command, time.perf_counter() - started
+    ):
+        typer.echo(f"wrote {path}")
 
 
 @app.command("predict")
