@@ -11,7 +11,7 @@ PORT ?= 3000
 export PATH := $(BIN):$(PATH)
 export OTEL_SDK_DISABLED ?= true
 
-.PHONY: install serve train test lint format typecheck clean
+.PHONY: install serve train test lint format typecheck bench clean
 
 install: $(STAMP)
 
@@ -44,6 +44,13 @@ typecheck: install
 
 test: lint typecheck
 	pytest
+
+# Not part of `make test`: PokeWatch vs a FastAPI peer and a bare Starlette ceiling, on
+# loopback with wrk (installed from Debian if missing) and the shared Redis on 6379
+# (databases 12 and 13, flushed); prints the table (docs/performance.md).
+bench: install
+	uv pip install --quiet --python $(BIN)/python -e ".[bench]"
+	python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""`make bench`: PokeWatch against a FastAPI peer and a bare Starlette ceiling (see run.py)."""

@@ -1,0 +1,43 @@
+"""The ceiling: bare Starlette answering every benchmark query from a precomputed dict.
+
+No auth, no rate limit, no cache, no model call: the JSON body is parsed and the answer
+bytes (computed at start-up by the same `Predictor`) are sent. Run:
+`uvicorn benchmarks.ceiling_starlette:app`.
+"""
+
+from __future__ import annotations
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from benchmarks.common import load_predictor, parse, query_bodies
+from model.settings import load_settings
+from service.settings import ServiceSettings
+
+
+def precompute() -> dict[tuple[str, str | None], bytes]:
+    predictor = load_predictor(load_settings(ServiceSettings))
+    latest = {(card_id, None) for card_id in predictor.table.item_ids}
+    queries = sorted({parse(body) for body in query_bodies()} | latest, key=str)
+    items = [{"card_id": card_id, "date": on} for card_id, on in queries]
+    return {
+        query: orjson.dumps(found)
+        for query, found in zip(queries, predictor.fair_prices(items), strict=True)
+    }
+
+
+ANSWERS = precompute()
+MISSING = orjson.dumps({"error": "card_not_found"})
+
+
+async def fair_price(request: Request) -> Response:
+    found = ANSWERS.get(parse(await request.body()))
+    if found is None:
+        return Response(MISSING, status_code=404, media_type="application/json")
+    return Response(found, media_type="application/json")
+
+
+app = Starlette(routes=[Route("/fair_price", fair_price, methods=["POST"])])

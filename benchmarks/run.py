@@ -1,0 +1,610 @@
+"""`make bench`: PokeWatch against the FastAPI peer and the bare Starlette ceiling.
+
+One run, on loopback, with bounded durations, one app at a time:
+
+1. a private BENTOML_HOME with a model trained by `pokewatch train` (the fast `mean3`
+   strategy: serving speed does not depend on the strategy), a private keys file with one
+   key from `pokewatch keys create`, and the benchmark queries (every card x every day of
+   its price history, shuffled);
+2. PokeWatch (`bentoml serve service:PokeWatch`, 2 workers, auth on, Redis rate limiter
+   and Redis cache on, quotas too high to ever answer 429), the FastAPI peer
+   (`benchmarks/peer_fastapi.py`, uvicorn, 2 workers, the same library pieces) and the
+   ceiling (`benchmarks/ceiling_starlette.py`, uvicorn, 2 workers, precomputed answers);
+3. for each: a warm-up, then wrk (keep-alive, `benchmarks/post.lua`) at 8 and 64
+   connections on the uncached workload (every request a new card and date: each run
+   gets its own slice of the queries) and the cached one (one query again and again), and
+   1,000-item `/batch_predict` calls;
+4. one table: req/s, p50, p99 per app x workload x connections, the ratios PokeWatch/FastAPI
+   and PokeWatch/Starlette, and batch lookups/s / single-request lookups/s.
+
+Every process it starts runs in its own process group and is killed on the way out, on
+failure and on Ctrl-C too. Redis: the shared server on 127.0.0.1:6379 (never stopped); the
+apps use their own database numbers (`--redis-db`, `--redis-db`+1), flushed before each app.
+Absolute numbers swing between runs on a shared machine: compare the ratios of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+LUA = Path(__file__).with_name("post.lua")
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+STARTUP_SECONDS = 120
+BATCH_ITEMS = 1000
+WRK_THREADS = 2
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Processes:
+    """The servers this run started, each in its own process group."""
+
+    def __init__(self) -> None:
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        self, command: list[str], env: dict[str, str], output: IO[bytes]
+    ) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.running.append(process)
+        return process
+
+    def stop(self, process: subprocess.Popen[bytes]) -> None:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        # Workers left behind by a dead parent are in the same group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        if process in self.running:
+            self.running.remove(process)
+
+    def stop_all(self) -> None:
+        for process in list(self.running):
+            self.stop(process)
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    log("wrk is missing: installing the Debian package")
+    if os.geteuid() != 0:
+        sys.exit("wrk is not installed and this is not root: apt-get install wrk")
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    found = shutil.which("wrk")
+    if not found:
+        sys.exit("wrk did not install")
+    return found
+
+
+def redis_command(db: int, *args: str) -> str:
+    """One command on the shared Redis (stdlib socket, RESP inline)."""
+    with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=5) as connection:
+        payload = f"SELECT {db}\r\n{' '.join(args)}\r\n".encode()
+        connection.sendall(payload)
+        time.sleep(0.05)
+        return connection.recv(4096).decode(errors="replace")
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of a process and its live descendants (from /proc).
+
+    By tree, not process group: BentoML's arbiter starts its workers in groups of their own.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    cpu: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            pid = int(stat.parent.name)
+            parents[pid] = int(fields[1])  # ppid
+            cpu[pid] = int(fields[11]) + int(fields[12])  # utime, stime
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(cpu.get(pid, 0) for pid in tree) / ticks
+
+
+@dataclass
+class Setup:
+    home: Path
+    env: dict[str, str]
+    key: str
+    single: Path  # one cached query
+    uncached: list[bytes]  # distinct queries, shuffled
+    batch: Path  # one 1,000-item /batch_predict body
+
+
+def prepare(work: Path) -> Setup:
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+        "BENTOML_HOME": str(work / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "OTEL_SDK_DISABLED": "true",
+        "POKEWATCH_SECURITY__KEYS_FILE": str(work / "keys.json"),
+        "POKEWATCH_SERVICE__WORKERS": "2",
+        "POKEWATCH_SECURITY__RATE_LIMIT__BACKEND": "redis",
+        # Quotas no run reaches: the benchmark must never see a 429.
+        "POKEWATCH_SECURITY__RATE_LIMIT__PER_MINUTE": "1000000000",
+        "POKEWATCH_SECURITY__RATE_LIMIT__BURST": "100000000",
+        # Training writes its MLflow run here, not into the project's data/.
+        "POKEWATCH_MLFLOW__TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}",
+        "POKEWATCH_MLFLOW__ARTIFACT_LOCATION": str(work / "mlruns"),
+        # Needed to validate the settings; each app gets its own database below.
+        "POKEWATCH_REDIS__URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/15",
+    }
+    log("training the benchmark model (pokewatch train, strategy mean3)")
+    subprocess.run(
+        [str(BIN / "pokewatch"), "train"],
+        cwd=REPO,
+        env={
+            **env,
+            "POKEWATCH_MODEL__STRATEGY": "mean3",
+            # The promotion gate judges forecasts, not serving speed.
+            "POKEWATCH_MODEL__GATE__MAX_MAPE_RATIO_TO_NAIVE": "1000",
+            "POKEWATCH_MODEL__GATE__MAX_MAPE": "1000",
+        },
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    key = subprocess.run(
+        [str(BIN / "pokewatch"), "keys", "create", "--name", "bench"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    # Import late: bentoml reads BENTOML_HOME when it is first imported.
+    os.environ.update(env)
+    from benchmarks.common import load_predictor
+    from model.settings import load_settings
+    from service.settings import ServiceSettings
+
+    predictor = load_predictor(load_settings(ServiceSettings))
+    table = predictor.table
+    last = table.last_date()
+    queries: list[bytes] = []
+    for position, card_id in enumerate(table.item_ids):
+        day = table.first_date(position)
+        while day <= last:
+            queries.append(json.dumps({"card_id": card_id, "date": day.isoformat()}).encode())
+            day = day.fromordinal(day.toordinal() + 1)
+    random.Random(4).shuffle(queries)
+    all_queries = work / "queries.jsonl"
+    all_queries.write_bytes(b"\n".join(queries) + b"\n")
+    env["BENCH_QUERIES"] = str(all_queries)
+    single = work / "single.jsonl"
+    single.write_text(json.dumps({"card_id": str(table.item_ids[0])}) + "\n")
+    batch = work / "batch.jsonl"
+    batch_items = [json.loads(query) for query in queries[-BATCH_ITEMS:]]
+    batch.write_text(json.dumps({"items": batch_items}) + "\n")
+    log(f"{len(queries)} distinct queries; key {key[:18]}...")
+    return Setup(work, env, key, single, queries[:-BATCH_ITEMS], batch)
+
+
+@dataclass
+class Result:
+    app: str
+    workload: str
+    connections: int
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    repeats: float  # share of requests that were not new queries (uncached runs)
+    cpu_seconds: float  # the server's processes (all workers) during the run
+
+    @property
+    def cpu_us(self) -> float:
+        """Server CPU per request: steadier than req/s on a shared machine."""
+        return self.cpu_seconds / self.requests * 1e6 if self.requests else 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+def wrk(
+    wrk_path: str,
+    base: str,
+    path: str,
+    key: str,
+    bodies: Path,
+    connections: int,
+    seconds: float,
+) -> dict[str, float]:
+    command = [
+        wrk_path,
+        f"-t{min(WRK_THREADS, connections)}",
+        f"-c{connections}",
+        f"-d{round(seconds)}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(LUA),
+        base + path,
+        "--",
+        path,
+        key,
+        str(bodies),
+        str(min(WRK_THREADS, connections)),
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=seconds + 60, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH "):
+            summary: dict[str, float] = json.loads(line[len("BENCH ") :])
+            return summary
+    raise RuntimeError(f"wrk printed no summary:\n{done.stdout}\n{done.stderr}")
+
+
+def result(
+    app: str,
+    workload: str,
+    connections: int,
+    summary: dict[str, float],
+    distinct: int,
+    cpu_seconds: float,
+) -> Result:
+    requests = int(summary["requests"])
+    errors = int(
+        summary["connect_errors"]
+        + summary["read_errors"]
+        + summary["write_errors"]
+        + summary["status_errors"]
+        + summary["timeouts"]
+    )
+    return Result(
+        app=app,
+        workload=workload,
+        connections=connections,
+        requests=requests,
+        seconds=summary["duration_us"] / 1e6,
+        p50_ms=summary["p50_us"] / 1000,
+        p99_ms=summary["p99_us"] / 1000,
+        errors=errors,
+        repeats=max(0, requests - distinct) / requests if requests and distinct else 0.0,
+        cpu_seconds=cpu_seconds,
+    )
+
+
+@dataclass
+class App:
+    name: str
+    command: list[str]
+    redis_db: int | None
+    batch: bool
+    ready: str  # a GET path answering 200 when ready, or "" to count uvicorn workers
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def start(app: App, setup: Setup, processes: Processes, port: int) -> subprocess.Popen[bytes]:
+    env = {**setup.env, **app.env}
+    if app.redis_db is not None:
+        env["POKEWATCH_REDIS__URL"] = f"redis://{REDIS_HOST}:{REDIS_PORT}/{app.redis_db}"
+        redis_command(app.redis_db, "FLUSHDB")
+    log_path = setup.home / f"{app.name}.log"
+    output = log_path.open("w+b")
+    command = [part.replace("{port}", str(port)) for part in app.command]
+    process = processes.start(command, env, output)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{app.name} exited {process.returncode}: see {log_path}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{app.name} not ready in {STARTUP_SECONDS} s: see {log_path}")
+        if app.ready:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(base + app.ready, timeout=1).status_code == 200:
+                    break
+        elif log_path.read_bytes().count(b"Application startup complete") >= 2:
+            break
+        time.sleep(0.25)
+    # Every worker must answer (uvicorn and BentoML workers start independently).
+    answer = httpx.post(
+        base + "/fair_price",
+        content=setup.single.read_bytes().strip(),
+        headers={"X-API-Key": setup.key, "Content-Type": "application/json"},
+        timeout=5,
+    )
+    if answer.status_code != 200:
+        raise RuntimeError(f"{app.name}: /fair_price answered {answer.status_code}: {answer.text}")
+    if app.ready:
+        log(f"{app.name}: GET /metrics answers {httpx.get(base + '/metrics').status_code}")
+    return process
+
+
+def measure(
+    app: App,
+    setup: Setup,
+    processes: Processes,
+    wrk_path: str,
+    seconds: float,
+    warmup: float,
+) -> list[Result]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log(f"starting {app.name} on {base}")
+    process = start(app, setup, processes, port)
+    results: list[Result] = []
+
+    def run(workload: str, path: str, bodies: Path, connections: int, distinct: int) -> None:
+        log(f"{app.name}: {workload}, {connections} connections")
+        cpu = tree_cpu_seconds(process.pid)
+        summary = wrk(wrk_path, base, path, setup.key, bodies, connections, seconds)
+        cpu = tree_cpu_seconds(process.pid) - cpu
+        results.append(result(app.name, workload, connections, summary, distinct, cpu))
+
+    try:
+        wrk(wrk_path, base, "/fair_price", setup.key, setup.single, 64, warmup)
+        half = len(setup.uncached) // 2
+        slices = {8: setup.uncached[:half], 64: setup.uncached[half:]}
+        for connections, queries in slices.items():
+            bodies = setup.home / f"uncached-{app.name}-{connections}.jsonl"
+            bodies.write_bytes(b"\n".join(queries) + b"\n")
+            run("uncached", "/fair_price", bodies, connections, len(queries))
+        for connections in (8, 64):
+            run("cached", "/fair_price", setup.single, connections, 0)
+        if app.batch:
+            wrk(wrk_path, base, "/batch_predict", setup.key, setup.batch, 8, warmup)
+            run("batch", "/batch_predict", setup.batch, 8, 0)
+    finally:
+        processes.stop(process)
+        if app.redis_db is not None:
+            redis_command(app.redis_db, "FLUSHDB")
+    return results
+
+
+# PokeWatch with one optimization undone, to measure what it buys (`--variants`).
+VARIANTS = {
+    "pokewatch-unpatched": {"POKEWATCH_BENTOML_PATCHES": "0"},
+    # BentoML's request metrics off: this also removes /metrics, which PokeWatch needs.
+    "pokewatch-no-bentoml-metrics": {
+        "BENTOML_CONFIG_OPTIONS": "services.pokewatch.metrics.enabled=false"
+    },
+}
+
+
+def apps() -> list[App]:
+    uvicorn = [
+        str(BIN / "uvicorn"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--workers",
+        "2",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "info",
+    ]
+    return [
+        App(
+            "pokewatch",
+            [
+                str(BIN / "bentoml"),
+                "serve",
+                "service:PokeWatch",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "{port}",
+            ],
+            redis_db=None,  # set from --redis-db
+            batch=True,
+            ready="/readyz",
+        ),
+        App("fastapi", [*uvicorn, "benchmarks.peer_fastapi:app"], None, batch=True, ready=""),
+        App("starlette", [*uvicorn, "benchmarks.ceiling_starlette:app"], None, False, ready=""),
+    ]
+
+
+def table(results: list[Result]) -> str:
+    lines = [
+        "| app | workload | conns | req/s | p50 ms | p99 ms | server CPU µs/req | errors | notes |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for run in results:
+        notes = []
+        if run.workload == "batch":
+            notes.append(f"{run.rate * BATCH_ITEMS:,.0f} lookups/s")
+        if run.repeats:
+            notes.append(f"{run.repeats:.1%} repeated queries")
+        lines.append(
+            f"| {run.app} | {run.workload} | {run.connections} | {run.rate:,.0f} | "
+            f"{run.p50_ms:.2f} | {run.p99_ms:.2f} | {run.cpu_us:,.0f} | {run.errors} | "
+            f"{'; '.join(notes)} |"
+        )
+    by_key = {(run.app, run.workload, run.connections): run for run in results}
+    lines += [
+        "",
+        "req/s ratios (higher is better for PokeWatch), and the same as server CPU per request "
+        "(the other's CPU/req over PokeWatch's: steadier on a shared machine)",
+        "",
+        "| workload | conns | PokeWatch/FastAPI | PokeWatch/Starlette "
+        "| CPU: FastAPI/PokeWatch | CPU: Starlette/PokeWatch |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for workload in ("uncached", "cached"):
+        for connections in (8, 64):
+            ours = by_key.get(("pokewatch", workload, connections))
+            rates, costs = [], []
+            for other in ("fastapi", "starlette"):
+                theirs = by_key.get((other, workload, connections))
+                if ours and theirs:
+                    rates.append(f"{ours.rate / theirs.rate:.2f}x")
+                    costs.append(f"{theirs.cpu_us / ours.cpu_us:.2f}x" if ours.cpu_us else "n/a")
+                else:
+                    rates.append("n/a")
+                    costs.append("n/a")
+            lines.append(f"| {workload} | {connections} | {' | '.join(rates + costs)} |")
+    variants = sorted({run.app for run in results if run.app in VARIANTS})
+    if variants:
+        lines += [
+            "",
+            "PokeWatch over each variant (req/s; variant's CPU/req over PokeWatch's in brackets)",
+            "",
+            "| workload | conns | " + " | ".join(variants) + " |",
+            "|---|---:|" + "---:|" * len(variants),
+        ]
+        for workload in ("uncached", "cached"):
+            for connections in (8, 64):
+                ours = by_key.get(("pokewatch", workload, connections))
+                cells = []
+                for variant in variants:
+                    theirs = by_key.get((variant, workload, connections))
+                    cells.append(
+                        f"{ours.rate / theirs.rate:.2f}x ({theirs.cpu_us / ours.cpu_us:.2f}x)"
+                        if ours and theirs and ours.cpu_us
+                        else "n/a"
+                    )
+                lines.append(f"| {workload} | {connections} | {' | '.join(cells)} |")
+    lines.append("")
+    for app in ("pokewatch", "fastapi"):
+        batch = by_key.get((app, "batch", 8))
+        single = by_key.get((app, "cached", 8))
+        if batch and single:
+            lookups = batch.rate * BATCH_ITEMS
+            lines.append(
+                f"{app}: batch {lookups:,.0f} lookups/s / single {single.rate:,.0f} lookups/s "
+                f"(cached, 8 connections) = {lookups / single.rate:.0f}x"
+            )
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} CPUs ({model}), {time.strftime('%Y-%m-%d %H:%M %Z')}"
+
+
+@contextlib.contextmanager
+def terminated_cleanly() -> Iterator[None]:
+    """SIGTERM/SIGHUP unwind like Ctrl-C, so the finally blocks kill the servers."""
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10, help="seconds per measured run")
+    parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up per app")
+    parser.add_argument("--redis-db", type=int, default=12, help="PokeWatch's; the peer's is +1")
+    parser.add_argument("--only", nargs="*", default=None, help="apps to run (default: all)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--variants",
+        action="store_true",
+        help="also PokeWatch without service/patches.py, and without BentoML's metrics",
+    )
+    options = parser.parse_args()
+    if not 1 <= options.redis_db <= 14:
+        sys.exit("--redis-db: 1..14 (database 0 is left alone)")
+    wrk_path = ensure_wrk()
+    if "PONG" not in redis_command(0, "PING"):
+        sys.exit(f"no Redis on {REDIS_HOST}:{REDIS_PORT}")
+    chosen = apps()
+    chosen[0].redis_db, chosen[1].redis_db = options.redis_db, options.redis_db + 1
+    if options.variants:
+        chosen[1:1] = [
+            replace(chosen[0], name=name, batch=False, env=env) for name, env in VARIANTS.items()
+        ]
+    if options.only:
+        chosen = [app for app in chosen if app.name in options.only]
+    work = Path(tempfile.mkdtemp(prefix="pokewatch-bench-"))
+    processes = Processes()
+    results: list[Result] = []
+    try:
+        with terminated_cleanly():
+            setup = prepare(work)
+            for app in chosen:
+                results += measure(
+                    app, setup, processes, wrk_path, options.duration, options.warmup
+                )
+    finally:
+        processes.stop_all()
+        if options.keep:
+            log(f"work directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+        if results:
+            print(
+                f"\nPokeWatch benchmark: {machine()}; {options.duration:g} s per run, wrk "
+                f"{WRK_THREADS} threads, keep-alive, loopback\n"
+            )
+            print(table(results))
+
+
+if __name__ == "__main__":
+    main()
