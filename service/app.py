@@ -31,7 +31,7 @@ from service.settings import CorsConfig, ServiceSettings
 
 logger = logging.getLogger("pokewatch.service")
 
-# BentoML 1.4.39's request timer leak (service/patches.py), fixed before any app is built.
+# Fixes to BentoML 1.4.39 (service/patches.py), installed before any app is built.
 apply_patches()
 
 # Read at import: workers and timeouts are fixed when the service class is declared,

@@ -120,6 +120,10 @@ def skip_disabled_tracing_middleware() -> bool:
 
 
 def apply_patches() -> None:
-    """Every patch of this module (idempotent)."""
+    """Every patch of this module (idempotent); `POKEWATCH_BENTOML_PATCHES=0` skips them
+    (to measure what they buy, or should one ever misbehave)."""
+    if os.environ.get("POKEWATCH_BENTOML_PATCHES", "1").strip() == "0":
+        logger.warning("POKEWATCH_BENTOML_PATCHES=0: BentoML runs unpatched")
+        return
     patch_bentoml_timeout_middleware()
     skip_disabled_tracing_middleware()
