@@ -208,3 +208,22 @@ def test_cards_paging(predictor: Predictor) -> None:
     assert predictor.cards(limit=2, offset=3)["cards"] == [everything["cards"][3]]
     assert predictor.cards(limit=5, offset=10)["cards"] == []
     assert predictor.cards(limit=0, offset=0)["cards"] == []
+
+
+def test_band_is_answered_rounded_and_drives_the_band_rule(trained: TrainedModel) -> None:
+    rows = trained.predictions
+    latest_a = rows.index[(rows["item_id"] == "a")][-1]  # market 15, fair 14
+    rows.loc[latest_a, ["fair_low", "fair_high"]] = [13.004, 14.996]
+    band = Predictor(trained, "v", SignalThresholds(rule="band"))
+    answer = band.fair_price("a", None)
+    assert (answer["fair_low"], answer["fair_high"]) == (13.0, 15.0)
+    assert answer["signal"] == "HOLD"  # 15 is not above 15.00
+
+    rows.loc[latest_a, "fair_high"] = 14.5
+    assert (
+        Predictor(trained, "v", SignalThresholds(rule="band")).fair_price("a", None)["signal"]
+        == "SELL"
+    )
+    # Without a band the band rule holds; the fixed rule still uses the deviation.
+    assert band.fair_price("b", None)["fair_low"] is None
+    assert band.fair_price("b", None)["signal"] == "HOLD"
