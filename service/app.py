@@ -160,7 +160,7 @@ class PokeWatch:
     async def cards(
         self,
         limit: Annotated[int, Field(ge=1, le=10_000, strict=True)] = 100,
-        offset: Annotated[int, Field(ge=0, strict=True)] = 0,
+        offset: Annotated[int, Field(ge=0, le=1_000_000_000, strict=True)] = 0,
     ) -> Any:
         """The priced cards and products: id, name, set, latest date and price."""
         if self.answers is None:

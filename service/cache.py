@@ -143,6 +143,8 @@ class PredictionCache:
         default_factory=lambda: {"local": TierStats(), "redis": TierStats()}
     )
     in_flight: dict[str, asyncio.Future[Cached | None]] = field(default_factory=dict)
+    # Write-backs under way (held so they are not garbage-collected mid-flight).
+    writing: set[asyncio.Task[None]] = field(default_factory=set)
 
     @staticmethod
     def key(model_tag: str, card_id: str, on: str | None) -> str:
@@ -194,7 +196,10 @@ class PredictionCache:
         for index, future in followers.items():
             values[index] = await future
         if fresh and self.redis is not None:
-            await self.redis.set_many(fresh, self.ttl_seconds)
+            # The answer does not wait for the write-back (one pipelined round trip).
+            task = asyncio.create_task(self.redis.set_many(fresh, self.ttl_seconds))
+            self.writing.add(task)
+            task.add_done_callback(self.writing.discard)
         return values
 
     async def _fill_from_redis(

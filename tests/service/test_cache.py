@@ -139,6 +139,7 @@ def test_redis_tier_is_shared_between_workers_and_poison_is_overwritten(
 
         decode = answer_decoder(tag)
         first = await workers[0].get_or_compute([key], compute_in(0), decode)
+        await asyncio.gather(*workers[0].writing)  # the write-back runs after the answer
         second = await workers[1].get_or_compute([key], compute_in(1), decode)
         assert first == second == [answer(tag, "card")]
         for guard in guards:
