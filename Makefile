@@ -45,6 +45,13 @@ typecheck: install
 test: lint typecheck
 	pytest
 
+# The delivery checks alone (make test runs them too): actionlint on every workflow, hadolint
+# on the Bento's generated Dockerfile, the Kubernetes overlays against the schemas,
+# scripts/version.sh, compose.yaml. The export-and-serve test of the Bento is e2e (make test).
+.PHONY: deploy-check
+deploy-check: install
+	pytest tests/deploy -m "not e2e"
+
 # Not part of `make test`: PokeWatch vs a FastAPI peer and a bare Starlette ceiling, on
 # loopback with wrk (installed from Debian if missing) and the shared Redis on 6379
 # (databases 12 and 13, flushed); prints the table (docs/performance.md).

@@ -1,0 +1,44 @@
+"""compose.yaml and .env.example (no Docker here: the structure, not a run)."""
+
+import re
+from typing import Any
+
+import yaml
+
+from tests.deploy.conftest import REPO
+
+
+def _compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((REPO / "compose.yaml").read_text())
+    return loaded
+
+
+def test_services_and_profiles() -> None:
+    services = _compose()["services"]
+    assert set(services) == {"redis", "pokewatch", "mlflow"}
+    redis = services["redis"]
+    assert "--appendonly" in redis["command"]
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert "redis-data:/data" in redis["volumes"]
+    api = services["pokewatch"]
+    assert api["depends_on"] == {"redis": {"condition": "service_healthy"}}
+    assert api["environment"]["POKEWATCH_SECURITY__RATE_LIMIT__BACKEND"] == "redis"
+    assert api["read_only"] is True
+    mounts = {volume.rsplit(":", 2)[1] for volume in api["volumes"]}
+    assert mounts == {"/etc/pokewatch/configuration.yaml", "/etc/pokewatch/keys"}
+    assert api["environment"]["POKEWATCH_CONFIG"] == "/etc/pokewatch/configuration.yaml"
+    assert api["environment"]["POKEWATCH_SECURITY__KEYS_FILE"].startswith("/etc/pokewatch/keys/")
+    assert services["mlflow"]["profiles"] == ["mlflow"]
+
+
+def test_env_example_documents_every_variable_compose_reads() -> None:
+    used = set(re.findall(r"\$\{([A-Z0-9_]+)", (REPO / "compose.yaml").read_text()))
+    documented = set(
+        re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", (REPO / ".env.example").read_text(), re.M)
+    )
+    assert used, "compose.yaml reads no variables?"
+    assert used <= documented, sorted(used - documented)
+
+
+def test_env_is_never_committed() -> None:
+    assert ".env" in (REPO / ".gitignore").read_text().splitlines()

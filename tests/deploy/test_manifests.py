@@ -1,0 +1,245 @@
+"""deploy/k8s: each overlay renders, validates against the Kubernetes schemas offline, and
+keeps the promises of docs/deployment.md."""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+from service.settings import ServiceSettings
+from tests.deploy.conftest import REPO
+from tests.deploy.kustomize import KustomizeError, pod_spec, render, strategic_merge
+
+K8S = REPO / "deploy" / "k8s"
+OVERLAYS = {"dev": "pokewatch-dev", "prod": "pokewatch"}
+KUBERNETES_VERSION = "1.33.0"  # the oldest release these manifests are meant for
+
+Resource = dict[str, Any]
+
+
+def _one(resources: list[Resource], kind: str, name: str) -> Resource:
+    found = [r for r in resources if r["kind"] == kind and r["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}: {len(found)}"
+    return found[0]
+
+
+@pytest.fixture(scope="module", params=sorted(OVERLAYS))
+def overlay(request: pytest.FixtureRequest) -> tuple[str, list[Resource]]:
+    name: str = request.param
+    return name, render(K8S / "overlays" / name)
+
+
+@pytest.mark.parametrize("version", [KUBERNETES_VERSION, kubernetes_validate.latest_version()])
+def test_every_rendered_resource_validates(
+    overlay: tuple[str, list[Resource]], version: str
+) -> None:
+    _, resources = overlay
+    for resource in resources:
+        kubernetes_validate.validate(resource, version, strict=True)
+
+
+def test_the_validator_rejects_a_bad_resource() -> None:
+    deployment = _one(render(K8S / "overlays" / "prod"), "Deployment", "pokewatch")
+    deployment["spec"]["replicas"] = "three"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def test_everything_lands_in_the_overlay_namespace(overlay: tuple[str, list[Resource]]) -> None:
+    name, resources = overlay
+    namespace = OVERLAYS[name]
+    _one(resources, "Namespace", namespace)
+    for resource in resources:
+        if resource["kind"] != "Namespace":
+            assert resource["metadata"]["namespace"] == namespace, resource["metadata"]
+    kinds = {resource["kind"] for resource in resources}
+    assert kinds >= {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "CronJob",
+        "ConfigMap",
+        "PersistentVolumeClaim",
+    }
+
+
+def test_api_pods_are_locked_down_and_probed(overlay: tuple[str, list[Resource]]) -> None:
+    _, resources = overlay
+    deployment = _one(resources, "Deployment", "pokewatch")
+    spec = pod_spec(deployment)
+    assert spec is not None
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["automountServiceAccountToken"] is False
+    (container,) = spec["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+    assert "memory" in container["resources"]["limits"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["startupProbe"]["httpGet"]["path"] == "/readyz"
+    # BentoML writes its scratch files under BENTOML_HOME: it must be on a writable volume.
+    env = {item["name"]: item for item in container["env"]}
+    mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+    assert env["BENTOML_HOME"]["value"].startswith("/tmp/")
+    assert "/tmp" in mounts
+
+
+def test_shutdown_outlasts_the_request_timeout(overlay: tuple[str, list[Resource]]) -> None:
+    _, resources = overlay
+    spec = pod_spec(_one(resources, "Deployment", "pokewatch"))
+    assert spec is not None
+    settings = _deployed_settings(resources)
+    pre_stop = spec["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert spec["terminationGracePeriodSeconds"] > pre_stop + settings.service.timeout_seconds
+
+
+def _deployed_settings(resources: list[Resource]) -> ServiceSettings:
+    """The settings the pods get: the ConfigMap's file plus the POKEWATCH_* variables."""
+    config = _one(resources, "ConfigMap", "pokewatch-config")["data"]["configuration.yaml"]
+    variables = _one(resources, "ConfigMap", "pokewatch-env")["data"]
+    env = {
+        **variables,
+        "POKEWATCH_CONFIG": "",  # replaced below by a file holding the ConfigMap's text
+        "POKEWATCH_REDIS__URL": "redis://redis.example:6379/0",  # from the Secret
+    }
+    directory = Path(os.environ["BENTOML_HOME"]).parent
+    path = directory / f"deployed-configuration-{os.getpid()}.yaml"
+    path.write_text(config)
+    env["POKEWATCH_CONFIG"] = str(path)
+    saved = {key: os.environ.get(key) for key in env}
+    # The test session's own overrides (keys file, quotas) must not leak into this check.
+    hidden = {key: os.environ.pop(key) for key in list(os.environ) if key.startswith("POKEWATCH_")}
+    try:
+        os.environ.update(env)
+        return ServiceSettings()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        os.environ.update(hidden)
+        path.unlink()
+
+
+def test_the_pods_configuration_is_valid(overlay: tuple[str, list[Resource]]) -> None:
+    name, resources = overlay
+    settings = _deployed_settings(resources)
+    variables = _one(resources, "ConfigMap", "pokewatch-env")["data"]
+    assert variables["POKEWATCH_CONFIG"] == "/etc/pokewatch/config/configuration.yaml"
+    assert settings.security.rate_limit.backend == "redis"  # shared limits across replicas
+    assert settings.security.auth_enabled
+    assert settings.security.key_env == {"dev": "dev", "prod": "live"}[name]
+    assert settings.security.keys_file == "/etc/pokewatch/secrets/keys.json"
+
+
+def test_references_resolve(overlay: tuple[str, list[Resource]]) -> None:
+    _, resources = overlay
+    deployment = _one(resources, "Deployment", "pokewatch")
+    spec = pod_spec(deployment)
+    assert spec is not None
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    for kind in ("Service",):
+        assert _one(resources, kind, "pokewatch")["spec"]["selector"].items() <= labels.items()
+    pdb = _one(resources, "PodDisruptionBudget", "pokewatch")
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    hpa = _one(resources, "HorizontalPodAutoscaler", "pokewatch")
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "pokewatch",
+    }
+    assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    policy = _one(resources, "NetworkPolicy", "pokewatch-api")
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    (ingress,) = policy["spec"]["ingress"]
+    assert [port["port"] for port in ingress["ports"]] == [
+        spec["containers"][0]["ports"][0]["containerPort"]
+    ]
+    # Config maps come from the kustomization; the Secret is created by hand (documented).
+    for volume in spec["volumes"]:
+        if "configMap" in volume:
+            _one(resources, "ConfigMap", volume["configMap"]["name"])
+    cronjob = _one(resources, "CronJob", "pokewatch-daily")
+    (claim,) = [
+        volume["persistentVolumeClaim"]["claimName"]
+        for volume in pod_spec(cronjob)["volumes"]  # type: ignore[index]
+        if "persistentVolumeClaim" in volume
+    ]
+    _one(resources, "PersistentVolumeClaim", claim)
+
+
+def test_dev_runs_redis_and_prod_points_outside() -> None:
+    dev = render(K8S / "overlays" / "dev")
+    redis = _one(dev, "StatefulSet", "redis")
+    assert redis["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    assert "--appendonly" in redis["spec"]["template"]["spec"]["containers"][0]["args"]
+    redis_policy = _one(dev, "NetworkPolicy", "redis")
+    assert redis_policy["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 6379}]
+    dev_egress = _one(dev, "NetworkPolicy", "pokewatch-api")["spec"]["egress"]
+    assert dev_egress[0]["to"] == [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "redis"}}}
+    ]
+
+    prod = render(K8S / "overlays" / "prod")
+    assert not [r for r in prod if r["kind"] == "StatefulSet"]
+    prod_egress = _one(prod, "NetworkPolicy", "pokewatch-api")["spec"]["egress"]
+    assert "ipBlock" in prod_egress[0]["to"][0]
+    assert prod_egress[0]["ports"] == [{"protocol": "TCP", "port": 6379}]
+    image = pod_spec(_one(prod, "Deployment", "pokewatch"))["containers"][0]["image"]  # type: ignore[index]
+    assert not image.endswith(":latest")
+    assert _one(prod, "PodDisruptionBudget", "pokewatch")["spec"] == {
+        "minAvailable": 2,
+        "selector": {
+            "matchLabels": {
+                "app.kubernetes.io/name": "pokewatch",
+                "app.kubernetes.io/component": "api",
+            }
+        },
+    }
+
+
+def test_the_base_configuration_is_a_valid_configuration() -> None:
+    """deploy/k8s/base/configuration.yaml has every section the repository's file has."""
+    deployed = yaml.safe_load((K8S / "base" / "configuration.yaml").read_text())
+    repository = yaml.safe_load((REPO / "configuration.yaml").read_text())
+    assert set(deployed) == set(repository)
+
+
+def test_the_renderer_refuses_what_it_does_not_render(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text("resources: []\nreplicas: [{name: x}]\n")
+    with pytest.raises(KustomizeError, match="replicas"):
+        render(tmp_path)
+
+
+def test_strategic_merge_by_key_and_null_deletes() -> None:
+    target = {
+        "containers": [{"name": "a", "image": "x", "env": [{"name": "A", "value": "1"}]}],
+        "keep": 1,
+        "drop": 2,
+        "args": ["x", "y"],
+    }
+    patch = {
+        "containers": [{"name": "a", "env": [{"name": "B", "value": "2"}]}],
+        "drop": None,
+        "args": ["z"],
+    }
+    assert strategic_merge(target, patch) == {
+        "containers": [
+            {
+                "name": "a",
+                "image": "x",
+                "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+            }
+        ],
+        "keep": 1,
+        "args": ["z"],
+    }

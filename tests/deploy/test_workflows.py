@@ -1,0 +1,101 @@
+"""GitHub Actions: every workflow passes actionlint, and the delivery promises hold."""
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.deploy.conftest import REPO, tool
+
+WORKFLOWS = REPO / ".github" / "workflows"
+
+
+def _workflow(name: str) -> dict[str, Any]:
+    loaded: dict[Any, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
+    # YAML 1.1 reads the key `on` as True.
+    loaded["on"] = loaded.pop(True, loaded.get("on"))
+    return loaded
+
+
+def _runs(workflow: dict[str, Any], job: str) -> str:
+    return "\n".join(step.get("run", "") for step in workflow["jobs"][job]["steps"])
+
+
+def test_every_workflow_passes_actionlint() -> None:
+    files = sorted(WORKFLOWS.glob("*.yml"))
+    assert {path.name for path in files} >= {
+        "test.yml",
+        "quality.yml",
+        "bento-build.yml",
+        "release.yml",
+    }
+    result = subprocess.run(
+        [tool("actionlint"), "-no-color", *map(str, files)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n"
+        "    steps:\n      - run: echo ${{ github.nope }}\n"
+    )
+    result = subprocess.run(
+        [tool("actionlint"), "-no-color", str(broken)], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert "nope" in result.stdout
+
+
+def test_release_tests_then_builds_then_publishes() -> None:
+    release = _workflow("release.yml")
+    assert release["on"] == {"push": {"tags": ["v*.*.*"]}}
+    jobs = release["jobs"]
+    assert jobs["test"]["uses"] == "./.github/workflows/test.yml"
+    assert jobs["bento"]["uses"] == "./.github/workflows/bento-build.yml"
+    assert jobs["bento"]["needs"] == "test"
+    assert jobs["release"]["needs"] == "bento"
+    assert "scripts/version.sh changelog" in _runs(release, "release")
+    assert "workflow_call" in _workflow("test.yml")["on"]
+
+
+def test_bento_build_pushes_both_platforms_and_smoke_tests_the_image() -> None:
+    build = _workflow("bento-build.yml")
+    assert {"workflow_call", "workflow_dispatch"} <= set(build["on"])
+    assert build["permissions"]["packages"] == "write"
+    script = _runs(build, "build")
+    for expected in (
+        "pokewatch train",
+        'bentoml build --version "$VERSION"',
+        "bentoml export",
+        "--backend buildx",
+        "platform=linux/amd64",
+        "platform=linux/arm64",
+        "--opt push",
+        "cache-from=type=registry",
+        '"$IMAGE:sha-$SHORT_SHA"',
+        '"$IMAGE:latest"',
+    ):
+        assert expected in script, expected
+    smoke = build["jobs"]["smoke"]
+    assert smoke["needs"] == "build"
+    assert "redis" in smoke["services"]
+    checks = _runs(build, "smoke")
+    for expected in ("/readyz", "/fair_price", "keys_app", "X-API-Key", "401"):
+        assert expected in checks, expected
+
+
+def test_dependabot_updates_pip_and_actions_weekly_in_groups() -> None:
+    config = yaml.safe_load((REPO / ".github" / "dependabot.yml").read_text())
+    assert config["version"] == 2
+    updates = {entry["package-ecosystem"]: entry for entry in config["updates"]}
+    assert set(updates) == {"pip", "github-actions"}
+    for entry in updates.values():
+        assert entry["schedule"]["interval"] == "weekly"
+        assert entry["groups"]
