@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -72,14 +72,21 @@ def test_client_errors_are_not_retried(httpserver: HTTPServer, sleeps: Sleeps, s
 
 
 def test_timeouts_are_retried(httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    released = threading.Event()
+
     def too_slow(request: Request) -> Response:
-        time.sleep(0.8)
+        released.wait(timeout=5)
         return Response("{}", content_type="application/json")
 
     httpserver.expect_request("/x").respond_with_handler(too_slow)
     retry = FAST_RETRY.model_copy(update={"attempts": 2})
-    with pytest.raises(SourceError, match="Timeout"):
-        client(httpserver, sleeps, retry).get_json("/x")
+    try:
+        with pytest.raises(SourceError, match="Timeout"):
+            client(httpserver, sleeps, retry).get_json("/x")
+    finally:
+        # The one-threaded test server must not still be stuck here when the next test
+        # sends its first request (it would time out there, and be retried).
+        released.set()
     assert len(sleeps) == 1
 
 
