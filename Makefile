@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "PokeWatch needs Python 3.11 or newer (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -e ".[train,dev]"
+	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -e ".[train,pipelines,dev]"
 	rm -f $(VENV)/.installed-*
 	touch $@
 
