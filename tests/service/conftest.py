@@ -5,7 +5,19 @@ from starlette.testclient import TestClient
 
 
 @pytest.fixture(scope="session")
-def client(model_tag: str, api_key: str) -> Iterator[TestClient]:
+def served_tag(model_tag: str) -> str:
+    """The model the service loads: the newest production one in the test store, which
+    other tests (pipelines, e2e) may have saved after `model_tag`."""
+    from model.artifact import MODEL_NAME
+    from service.models import select_model_tag
+
+    tag = select_model_tag(f"{MODEL_NAME}:latest")
+    assert tag is not None
+    return tag
+
+
+@pytest.fixture(scope="session")
+def client(served_tag: str, api_key: str) -> Iterator[TestClient]:
     from service import PokeWatch
 
     app = PokeWatch.to_asgi()

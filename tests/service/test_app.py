@@ -9,7 +9,7 @@ CHARIZARD = "sv2a_151_charizard_ex___201_165"
 SEALED = "tcg-133777"
 
 
-def test_fair_price_latest(client: TestClient, model_tag: str) -> None:
+def test_fair_price_latest(client: TestClient, served_tag: str) -> None:
     response = client.post("/fair_price", json={"card_id": CHARIZARD})
     assert response.status_code == 200
     body = response.json()
@@ -21,7 +21,7 @@ def test_fair_price_latest(client: TestClient, model_tag: str) -> None:
         (body["market_price"] - body["fair_price"]) / body["fair_price"]
     )
     assert body["signal"] in {"BUY", "HOLD", "SELL"}
-    assert body["model_version"] == model_tag
+    assert body["model_version"] == served_tag
 
 
 def test_fair_price_on_a_day_without_observation_uses_the_last_one(client: TestClient) -> None:
@@ -140,9 +140,9 @@ def test_cards_pages(client: TestClient) -> None:
     assert client.post("/cards", json={"limit": 0}).status_code == 400
 
 
-def test_health_reports_model_and_window(client: TestClient, model_tag: str) -> None:
+def test_health_reports_model_and_window(client: TestClient, served_tag: str) -> None:
     body = client.post("/health").json()
-    assert body["model_version"] == model_tag
+    assert body["model_version"] == served_tag
     assert body["items"] == 310
     assert (body["data_start"], body["data_end"]) == ("2024-02-08", "2025-11-29")
 
