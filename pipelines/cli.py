@@ -24,9 +24,7 @@ from pipelines.backfill import download_archives, import_archives
 from pipelines.collector import CollectionReport, collect
 from pipelines.promotion import decide
 from pipelines.registry import (
-    PRODUCTION_STAGE,
     REJECTED_STAGE,
-    STAGE_LABEL,
     has_model,
     load_from_store,
     promote,
@@ -40,6 +38,7 @@ from pipelines.sources.pokemonpricetracker import (
 )
 from pipelines.sources.tcgcsv import TcgcsvClient, TcgcsvSource
 from service.keys_cli import keys_app
+from service.models import PRODUCTION_STAGE, STAGE_LABEL
 
 app = typer.Typer(help="PokeWatch: Pokémon TCG fair prices.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

@@ -17,9 +17,8 @@ from bentoml.exceptions import NotFound
 
 from model.artifact import MODEL_NAME, TrainedModel, load_trained_model, save_trained_model
 from model.training import TrainingResult
+from service.models import PRODUCTION_STAGE, STAGE_LABEL, newest_production
 
-STAGE_LABEL = "stage"
-PRODUCTION_STAGE = "production"
 REJECTED_STAGE = "challenger-rejected"
 
 
@@ -54,13 +53,8 @@ def save_to_store(
 
 
 def production_model(name: str = MODEL_NAME) -> bentoml.Model | None:
-    """The newest model labelled `stage=production`, or None."""
-    try:
-        models = bentoml.models.list(name)
-    except NotFound:
-        return None
-    production = [m for m in models if m.info.labels.get(STAGE_LABEL) == PRODUCTION_STAGE]
-    return max(production, key=lambda m: m.info.creation_time, default=None)
+    """The newest model labelled `stage=production` (what the service serves), or None."""
+    return newest_production(name)
 
 
 def promote(tag: str) -> str:

@@ -1,11 +1,11 @@
 """Which fair-price model the service answers from, and swapping it while serving.
 
 The configured tag `name:latest` means "the newest model of that name whose `stage`
-label is `production`" (models saved before stages existed, with no stage label, count
-when no production model exists); a tag with a version pins exactly that model and turns
-reloading off. Each worker re-checks the store every `service.reload_seconds` and swaps
-in a newly promoted model atomically: requests in flight finish on the model they
-started with, and cache keys carry the model tag, so no old answer is served as new.
+label is `production`" (a losing challenger is never served); a tag with a version pins
+exactly that model and turns reloading off. Each worker re-checks the store every
+`service.reload_seconds` and swaps in a newly promoted model atomically: requests in
+flight finish on the model they started with, and cache keys carry the model tag, so no
+old answer is served as new.
 """
 
 from __future__ import annotations
@@ -25,9 +25,19 @@ from model.signals import SignalThresholds
 
 logger = logging.getLogger("pokewatch.models")
 
-# The contract with pipelines/registry.py, which labels what it saves.
+# What pipelines/registry.py labels the models it saves with.
 STAGE_LABEL = "stage"
 PRODUCTION_STAGE = "production"
+
+
+def newest_production(name: str) -> bentoml.Model | None:
+    """The newest model of that name labelled `stage=production`, or None."""
+    try:
+        models = bentoml.models.list(name)
+    except NotFound:
+        return None
+    production = [m for m in models if m.info.labels.get(STAGE_LABEL) == PRODUCTION_STAGE]
+    return max(production, key=lambda m: m.info.creation_time, default=None)
 
 
 def select_model_tag(configured: str) -> str | None:
@@ -35,13 +45,7 @@ def select_model_tag(configured: str) -> str | None:
     name, _, version = configured.partition(":")
     if version and version != "latest":
         return configured
-    try:
-        models = bentoml.models.list(name)
-    except NotFound:
-        return None
-    production = [m for m in models if m.info.labels.get(STAGE_LABEL) == PRODUCTION_STAGE]
-    unstaged = [m for m in models if STAGE_LABEL not in m.info.labels]
-    newest = max(production or unstaged, key=lambda m: m.info.creation_time, default=None)
+    newest = newest_production(name)
     return str(newest.tag) if newest else None
 
 

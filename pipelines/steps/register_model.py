@@ -6,9 +6,10 @@ from zenml import get_step_context, log_metadata, step
 
 from model.settings import load_settings
 from model.training import TrainingResult
-from pipelines.registry import PRODUCTION_STAGE, REJECTED_STAGE, save_to_store
+from pipelines.registry import REJECTED_STAGE, save_to_store
 from pipelines.settings import PipelineSettings
 from pipelines.tracking import log_registration, tracking_run
+from service.models import PRODUCTION_STAGE
 
 
 @step

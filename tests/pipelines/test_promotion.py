@@ -13,12 +13,11 @@ from typer.testing import CliRunner
 
 from pipelines.cli import app
 from pipelines.registry import (
-    PRODUCTION_STAGE,
     REJECTED_STAGE,
-    STAGE_LABEL,
     load_from_store,
     production_model,
 )
+from service.models import PRODUCTION_STAGE, STAGE_LABEL
 
 runner = CliRunner()
 

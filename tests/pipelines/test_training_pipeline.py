@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.registry import PRODUCTION_STAGE, STAGE_LABEL
+from service.models import PRODUCTION_STAGE, STAGE_LABEL
 
 pytestmark = pytest.mark.slow
 
