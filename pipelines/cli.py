@@ -16,7 +16,7 @@ from model.data import BUNDLED_PRICES, load_prices
 from model.evaluation import Evaluation
 from model.predictor import Predictor, QueryError
 from model.schema import PPT_SOURCE, TCGPLAYER_SOURCE
-from model.settings import ConfigurationError, Settings, load_settings
+from model.settings import Settings
 from model.strategies import STRATEGIES
 from model.training import train
 from pipelines import scheduling
@@ -37,7 +37,7 @@ from pipelines.sources.pokemonpricetracker import (
     PokemonPriceTrackerSource,
 )
 from pipelines.sources.tcgcsv import TcgcsvClient, TcgcsvSource
-from service.keys_cli import keys_app
+from service.keys_cli import keys_app, settings_or_exit
 from service.models import PRODUCTION_STAGE, STAGE_LABEL
 
 app = typer.Typer(help="PokeWatch: Pokémon TCG fair prices.", no_args_is_help=True)
@@ -50,19 +50,11 @@ DataOption = Annotated[
 
 
 def _settings() -> Settings:
-    try:
-        return load_settings(Settings)
-    except ConfigurationError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+    return settings_or_exit(Settings)
 
 
 def _pipeline_settings() -> PipelineSettings:
-    try:
-        return load_settings(PipelineSettings)
-    except ConfigurationError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+    return settings_or_exit(PipelineSettings)
 
 
 def _prices(data: Path | None, settings: Settings) -> pd.DataFrame:

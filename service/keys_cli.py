@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from model.settings import ConfigurationError, load_settings
+from model.settings import ConfigurationError, SettingsT, load_settings
 from service.keys import KeyManagementError, KeyRecord, KeysFile, Scope
 from service.settings import ServiceSettings
 
@@ -20,12 +20,17 @@ ScopesOption = Annotated[
 ]
 
 
-def _settings() -> ServiceSettings:
+def settings_or_exit(settings_class: type[SettingsT]) -> SettingsT:
+    """The settings, or the configuration error on stderr and exit status 2."""
     try:
-        return load_settings(ServiceSettings)
+        return load_settings(settings_class)
     except ConfigurationError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+
+
+def _settings() -> ServiceSettings:
+    return settings_or_exit(ServiceSettings)
 
 
 def _keys_file() -> KeysFile:
