@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException
@@ -22,9 +21,10 @@ from pydantic import BaseModel, Field
 from benchmarks.common import load_predictor
 from model.settings import load_settings
 from service.answers import Answers, build_cache
-from service.keys import KeyRecord, KeyStore, Scope
+from service.keys import KeyRecord, Scope
+from service.middleware import redis_guard
 from service.ratelimit import Policy, RedisLimiter
-from service.redis_guard import RedisGuard, RedisSettings
+from service.redis_guard import RedisGuard
 from service.settings import ServiceSettings
 
 SETTINGS = load_settings(ServiceSettings)
@@ -32,18 +32,11 @@ LIMITS = SETTINGS.security.rate_limit
 
 
 def guard(component: str) -> RedisGuard:
-    assert SETTINGS.redis.url, "the peer needs POKEWATCH_REDIS__URL"
-    return RedisGuard(
-        component,
-        RedisSettings(
-            url=SETTINGS.redis.url,
-            timeout_seconds=SETTINGS.redis.timeout_ms / 1000,
-            cool_down_seconds=SETTINGS.redis.cool_down_seconds,
-        ),
-    )
+    found = redis_guard(SETTINGS, component)
+    assert found is not None, "the peer needs POKEWATCH_REDIS__URL"
+    return found
 
 
-KEYS = KeyStore(Path(SETTINGS.security.keys_file), SETTINGS.security.keys_reload_seconds)
 LIMITER = RedisLimiter(guard("ratelimit"), workers=SETTINGS.service.workers)
 POLICY = Policy("default", LIMITS.per_minute, LIMITS.burst)
 ANSWERS: dict[str, Answers] = {}
