@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException
@@ -21,7 +22,7 @@ from pydantic import BaseModel, Field
 from benchmarks.common import load_predictor
 from model.settings import load_settings
 from service.answers import Answers, build_cache
-from service.keys import KeyRecord, Scope
+from service.keys import KeyRecord, KeyStore, Scope
 from service.middleware import redis_guard
 from service.ratelimit import Policy, RedisLimiter
 from service.redis_guard import RedisGuard
@@ -37,6 +38,7 @@ def guard(component: str) -> RedisGuard:
     return found
 
 
+KEYS = KeyStore(Path(SETTINGS.security.keys_file), SETTINGS.security.keys_reload_seconds)
 LIMITER = RedisLimiter(guard("ratelimit"), workers=SETTINGS.service.workers)
 POLICY = Policy("default", LIMITS.per_minute, LIMITS.burst)
 ANSWERS: dict[str, Answers] = {}
