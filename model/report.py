@@ -15,6 +15,7 @@ import pandas as pd
 
 from model.evaluation import Evaluation, OutOfSample, backtest, evaluate, out_of_sample
 from model.settings import ModelSettings
+from model.strategies import DEFAULT_STRATEGY
 
 TABLE_COLUMNS = (
     "mape",
@@ -169,12 +170,18 @@ def draw_chart(
     for position, strategy in enumerate(run.strategy for run in comparison.runs):
         values = [by_horizon[h].table()["mape"].get(strategy, np.nan) for h in horizons]
         left.plot(horizons, values, marker="o", label=strategy, zorder=3 - position)
+    if "last" not in {run.strategy for run in comparison.runs}:
+        naive = [by_horizon[h].runs[0].evaluation.metrics["naive_mape"] for h in horizons]
+        left.plot(horizons, naive, "--", marker="o", label="naive (last)")
     left.set_xlabel("horizon (days)")
     left.set_ylabel("MAPE (out of sample)")
     left.set_title("error by horizon")
     left.legend()
 
-    run = next((run for run in comparison.runs if run.strategy != "last"), comparison.runs[0])
+    # The example shows the default strategy when it was evaluated, else the first one.
+    run = next(
+        (run for run in comparison.runs if run.strategy == DEFAULT_STRATEGY), comparison.runs[0]
+    )
     column = panel.columns.get_loc(item)
     days = panel.index
     recent = slice(max(len(days) - 240, 0), len(days))
