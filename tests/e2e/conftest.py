@@ -5,7 +5,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,16 +26,22 @@ def free_port() -> int:
 
 @contextmanager
 def bentoml_serve(
-    target: str, env: dict[str, str] | None = None, ready_path: str = "/readyz"
+    target: str,
+    env: Mapping[str, str | None] | None = None,
+    ready_path: str = "/readyz",
+    cwd: Path = REPO,
 ) -> Iterator[str]:
-    """Serve `target`, wait until `ready_path` answers 200, yield the base URL."""
+    """Serve `target`, wait until `ready_path` answers 200, yield the base URL.
+
+    `env` adds to this process's environment; a None value removes that variable."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = (Path(os.environ["BENTOML_HOME"]) / f"serve-{port}.log").open("w+b")
+    merged = {**os.environ, "PATH": f"{BENTOML.parent}:{os.environ['PATH']}", **(env or {})}
     process = subprocess.Popen(
         [str(BENTOML), "serve", target, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO,
-        env={**os.environ, "PATH": f"{BENTOML.parent}:{os.environ['PATH']}", **(env or {})},
+        cwd=cwd,
+        env={name: value for name, value in merged.items() if value is not None},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
