@@ -154,35 +154,31 @@ class PokemonPriceTrackerClient:
 
     def set_cards(self, set_id: str, language: str, history_days: int | None) -> list[Card]:
         """Every card of a set, with `history_days` of history when given (one call)."""
-        params: dict[str, str | int] = {
-            "setId": set_id,
-            "language": language,
-            "fetchAllInSet": "true",
-            "includeHistory": "true" if history_days else "false",
-        }
-        if history_days:
-            params["days"] = history_days
-        payload = self._http.get_json("/cards", params)
         where = f"/cards?setId={set_id}"
-        data = payload.get("data") if isinstance(payload, dict) else None
+        query = {"setId": set_id, "language": language, "fetchAllInSet": "true"}
+        data = self._cards(query, history_days)
         if not isinstance(data, list):
             raise SourceError(f"{where}: expected `data` to be a list of cards, got {_kind(data)}")
         return [parse_card(card, where) for card in data]
 
     def card(self, tcgplayer_id: str, history_days: int | None) -> Card:
         """One card by TCGplayer id (the API answers an object here, not a list)."""
+        where = f"/cards?tcgPlayerId={tcgplayer_id}"
+        data = self._cards({"tcgPlayerId": tcgplayer_id}, history_days)
+        if not isinstance(data, dict):
+            raise SourceError(f"{where}: expected `data` to be a card object, got {_kind(data)}")
+        return parse_card(data, where)
+
+    def _cards(self, query: dict[str, str], history_days: int | None) -> Any:
+        """The `data` member of a /cards answer (None when the answer has none)."""
         params: dict[str, str | int] = {
-            "tcgPlayerId": tcgplayer_id,
+            **query,
             "includeHistory": "true" if history_days else "false",
         }
         if history_days:
             params["days"] = history_days
         payload = self._http.get_json("/cards", params)
-        where = f"/cards?tcgPlayerId={tcgplayer_id}"
-        data = payload.get("data") if isinstance(payload, dict) else None
-        if not isinstance(data, dict):
-            raise SourceError(f"{where}: expected `data` to be a card object, got {_kind(data)}")
-        return parse_card(data, where)
+        return payload.get("data") if isinstance(payload, dict) else None
 
 
 def _kind(value: Any) -> str:
