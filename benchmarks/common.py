@@ -7,18 +7,25 @@ from pathlib import Path
 
 import orjson
 
-from model.artifact import load_trained_model
 from model.predictor import Predictor
 from service.settings import ServiceSettings
+from service.store import Store, pinned_tag
 
 
 def load_predictor(settings: ServiceSettings) -> Predictor:
-    """The service's model (`service.model_tag`) from the BentoML store, as PokeWatch loads it."""
-    import bentoml
-
-    stored = bentoml.models.get(settings.service.model_tag)
-    trained = load_trained_model(Path(stored.path))
-    return Predictor(trained, str(stored.tag), settings.model.thresholds)
+    """What PokeWatch serves: the store's selection (the production model and its newest
+    published day, or the pinned `service.model_tag`)."""
+    configured = settings.service.model_tag
+    store = Store.from_settings(settings.store, configured.partition(":")[0])
+    selection = store.select(pinned_tag(configured))
+    if selection is None:
+        raise SystemExit(f"no usable production model in {store.registry.root}: pokewatch train")
+    return Predictor(
+        store.load(selection),
+        selection.model.tag,
+        settings.model.thresholds,
+        settings.model.min_observed_days,
+    )
 
 
 def query_bodies() -> list[bytes]:

@@ -47,7 +47,9 @@ ANSWERS: dict[str, Answers] = {}
 @asynccontextmanager
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     ANSWERS["answers"] = Answers(
-        load_predictor(SETTINGS), build_cache(SETTINGS.cache, guard("cache"))
+        load_predictor(SETTINGS),
+        build_cache(SETTINGS.cache, guard("cache")),
+        SETTINGS.service.stale_after_hours,
     )
     await LIMITER.warm_up()
     gc.collect()

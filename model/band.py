@@ -84,10 +84,9 @@ def calibrate(
         if count >= settings.min_rows:
             offset_low = float(np.quantile(below_rows[calibration], quantile))
             offset_high = float(np.quantile(above_rows[calibration], quantile))
-            low[block] = np.fmin(lower[block] * np.exp(-offset_low), fair[block])
-            high[block] = np.fmax(upper[block] * np.exp(offset_high), fair[block])
-            low[block][np.isnan(fair[block])] = np.nan
-            high[block][np.isnan(fair[block])] = np.nan
+            low[block], high[block] = apply_offsets(
+                fair[block], lower[block], upper[block], offset_low, offset_high
+            )
             record.append(
                 {
                     "start": start,
@@ -101,6 +100,22 @@ def calibrate(
                 low[block], high[block] = lower[block], upper[block]
             record.append({"start": start, "rows": count, "offset_low": None, "offset_high": None})
     return Band(low, high, record)
+
+
+def apply_offsets(
+    fair: FloatArray,
+    raw_low: FloatArray,
+    raw_high: FloatArray,
+    offset_low: float,
+    offset_high: float,
+) -> tuple[FloatArray, FloatArray]:
+    """The calibrated band from a raw one and a block's offsets (NaN where `fair` is)."""
+    low = np.fmin(raw_low * np.exp(-offset_low), fair)
+    high = np.fmax(raw_high * np.exp(offset_high), fair)
+    missing = np.isnan(fair)
+    low[missing] = np.nan
+    high[missing] = np.nan
+    return low, high
 
 
 def coverage(target: FloatArray, low: FloatArray, high: FloatArray) -> tuple[float, float]:

@@ -79,29 +79,33 @@ class OutOfSample:
     blocks: list[dict[str, Any]] = field(default_factory=list)
 
 
-def block_starts(
-    panel: pd.DataFrame, first_origin: pd.Timestamp, refit_every: int
-) -> list[pd.Timestamp]:
-    """The first day (the prior's block), then every `refit_every` days from `first_origin`."""
+def first_origin(panel: pd.DataFrame, settings: BacktestSettings) -> pd.Timestamp:
+    """The first day a fitted strategy is scored on: `min_history_days` into the panel."""
+    return pd.Timestamp(panel.index[0]) + pd.Timedelta(days=settings.min_history_days)
+
+
+def block_starts(panel: pd.DataFrame, settings: BacktestSettings) -> list[pd.Timestamp]:
+    """The first day (the prior's block), then every `refit_every_days` from the first origin."""
     return [
         panel.index[0],
-        *pd.date_range(first_origin, panel.index[-1], freq=f"{refit_every}D"),
+        *pd.date_range(
+            first_origin(panel, settings), panel.index[-1], freq=f"{settings.refit_every_days}D"
+        ),
     ]
 
 
 def out_of_sample(
     panel: pd.DataFrame,
     model: FairPriceModel,
-    first_origin: pd.Timestamp,
-    refit_every: int,
+    settings: BacktestSettings,
     band: BandSettings | None = None,
 ) -> OutOfSample:
     """Fair prices and band where each block of days uses a fit on targets before the block.
 
-    Days before `first_origin` use the strategy's prior (a fit on nothing). A strategy's
+    Days before the first origin use the strategy's prior (a fit on nothing). A strategy's
     `out_of_sample` fast path, when it has one, gives the same result in one pass.
     """
-    starts = block_starts(panel, first_origin, refit_every)
+    starts = block_starts(panel, settings)
     forecast, fitted = _block_forecasts(panel, model, starts)
     positions = [int(position) for position in panel.index.searchsorted(starts)]
     calibrated = calibrate(
@@ -168,14 +172,14 @@ def backtest(
     settings = settings or BacktestSettings()
     horizon = model.horizon
     dates = panel.index
-    first_origin = dates[0] + pd.Timedelta(days=settings.min_history_days)
+    first = first_origin(panel, settings)
     last_origin = dates[-1] - pd.Timedelta(days=horizon)
     if computed is None:
-        computed = out_of_sample(panel, model, first_origin, settings.refit_every_days, band)
+        computed = out_of_sample(panel, model, settings, band)
 
     observed = panel.to_numpy()
     target = panel.shift(-horizon).to_numpy()
-    in_window = ((dates >= first_origin) & (dates <= last_origin))[:, None]
+    in_window = ((dates >= first) & (dates <= last_origin))[:, None]
     day_index, item_index = np.nonzero(in_window & ~np.isnan(observed) & ~np.isnan(target))
     return pd.DataFrame(
         {

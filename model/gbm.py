@@ -12,8 +12,9 @@ value on day t uses observations on days <= t only, so computing them once on th
 panel and fitting on the rows before a cut-off is the same as computing them on the panel
 cut at that day. `out_of_sample` relies on this to build the features once per backtest.
 
-scikit-learn is imported inside the fitting code only: `import model` and the service,
-which answer from the precomputed table of the artifact, do not need it.
+scikit-learn (and skops, which stores a fit) are imported inside the fitting, scoring and
+state code only: `import model` and the service, which answer from precomputed tables, do
+not need them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -147,9 +149,36 @@ def feature_rows(panel: pd.DataFrame, horizon: int) -> FeatureRows:
 
 @dataclass(frozen=True)
 class GbmState:
-    """The three fitted quantile models (in memory only; never written to the artifact)."""
+    """The three fitted quantile models (stored with skops, never as a pickle)."""
 
     models: tuple[Any, ...]
+
+
+# The only non-builtin type a stored fit may contain besides skops' defaults: loading
+# refuses a file that asks for anything else.
+TRUSTED_STATE_TYPES = ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",)
+
+
+def save_state(state: object, path: Path) -> None:
+    """Write a fit with skops (a format that cannot run code when loaded)."""
+    import skops.io
+
+    if not isinstance(state, GbmState):
+        raise TypeError(f"quantile_gbm cannot save a {type(state).__name__}")
+    skops.io.dump(state.models, path)
+
+
+def load_state(path: Path) -> GbmState:
+    """Read a fit written by `save_state`; refuses types outside `TRUSTED_STATE_TYPES`."""
+    import skops.io
+
+    unexpected = sorted(set(skops.io.get_untrusted_types(file=path)) - set(TRUSTED_STATE_TYPES))
+    if unexpected:
+        raise ValueError(f"{path}: refusing to load a fit holding types {unexpected}")
+    models = skops.io.load(path, trusted=list(TRUSTED_STATE_TYPES))
+    if not isinstance(models, tuple) or len(models) != len(QUANTILES):
+        raise ValueError(f"{path}: expected {len(QUANTILES)} quantile models")
+    return GbmState(models)
 
 
 def fit_rows(

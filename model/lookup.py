@@ -59,6 +59,7 @@ class PriceTable:
         self.last_row: IntArray = (
             np.searchsorted(item_position, np.arange(len(self.item_ids)), side="right") - 1
         ).astype(np.int64)
+        self.first_day = int(self.days.min())
         self.last_day = int(self.days.max())
 
     def __len__(self) -> int:
@@ -66,6 +67,9 @@ class PriceTable:
 
     def first_date(self, position: int) -> date:
         return day_to_date(int(self.days[self.first_row[position]]))
+
+    def start_date(self) -> date:
+        return day_to_date(self.first_day)
 
     def last_date(self) -> date:
         return day_to_date(self.last_day)

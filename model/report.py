@@ -80,13 +80,10 @@ class Comparison:
 def compare(panel: pd.DataFrame, settings: ModelSettings, strategies: Sequence[str]) -> Comparison:
     """Backtest each strategy on the same panel with the settings (horizon, rule, band)."""
     runs = []
-    first_origin = panel.index[0] + pd.Timedelta(days=settings.backtest.min_history_days)
     for strategy in strategies:
         started = time.perf_counter()
         model = settings.model_for(strategy)
-        computed = out_of_sample(
-            panel, model, first_origin, settings.backtest.refit_every_days, settings.band
-        )
+        computed = out_of_sample(panel, model, settings.backtest, settings.band)
         rows = backtest(panel, model, settings.backtest, settings.band, computed)
         evaluation = evaluate(rows, model.horizon, settings.thresholds, settings.backtest.min_price)
         runs.append(StrategyRun(strategy, evaluation, computed, time.perf_counter() - started))

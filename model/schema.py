@@ -15,11 +15,21 @@ import pandas as pd
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("item_id", "date", "market_price", "name", "source")
 OPTIONAL_TEXT_COLUMNS: tuple[str, ...] = ("set_code", "number", "rarity", "tcgplayer_id")
-OPTIONAL_PRICE_COLUMNS: tuple[str, ...] = ("low_price", "mid_price", "high_price")
+# TCGplayer's listing prices, kept as the source sends them. None of them is a market price:
+# `high_price` in particular is often a parked listing (999), never used as a price.
+OPTIONAL_PRICE_COLUMNS: tuple[str, ...] = (
+    "low_price",
+    "mid_price",
+    "high_price",
+    "direct_low_price",
+)
 COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_TEXT_COLUMNS + OPTIONAL_PRICE_COLUMNS
 
 ITEM_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 TCGPLAYER_SOURCE = "tcgcsv"
+# Names are metadata: a price whose product is not in the catalogue is kept under this name
+# until the catalogue knows it (see pipelines.history).
+PLACEHOLDER_PREFIX = "TCGplayer product "
 PPT_SOURCE = "pokemonpricetracker"
 
 
@@ -49,6 +59,11 @@ def tcgplayer_item_id(product_id: int, printing: str = "Normal") -> str:
     if printing == "Normal":
         return f"tcg-{product_id}"
     return f"tcg-{product_id}-{slugify(printing)}"
+
+
+def placeholder_name(tcgplayer_id: int | str) -> str:
+    """The name of a TCGplayer product whose catalogue entry is not known (yet)."""
+    return f"{PLACEHOLDER_PREFIX}{tcgplayer_id}"
 
 
 def slugify(text: str) -> str:
@@ -130,7 +145,7 @@ def normalize_tcgplayer_sealed(
         rows["name"] = prices["product_id"].map(catalog["name"]).to_numpy()
         rows["set_code"] = prices["product_id"].map(catalog["set_code"]).astype("string").to_numpy()
     rows["name"] = rows.get("name", pd.Series(pd.NA, index=rows.index)).fillna(
-        "TCGplayer product " + rows["tcgplayer_id"]
+        PLACEHOLDER_PREFIX + rows["tcgplayer_id"]
     )
     return rows.reset_index(drop=True)
 

@@ -51,6 +51,8 @@ class ModelSettings(BaseModel):
     band: BandSettings = BandSettings()
     # Overrides of the configured strategy's hyper-parameter defaults (see model/gbm.py).
     hyperparameters: dict[str, float] = {}
+    # Answers give a fair price and a signal once an item was observed on this many days.
+    min_observed_days: int = Field(default=1, ge=1)
 
     @field_validator("strategy")
     @classmethod
@@ -79,10 +81,14 @@ class ModelSettings(BaseModel):
 
 
 class DataSettings(BaseModel):
+    """The base price history; the jobs add the collected days to it (`pipelines.history`)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # None means the sample bundled with the code.
+    # A file or partition directory; None: the sample bundled with the code, unless
+    # `bundled` is false (then the collected days alone).
     prices: Path | None = None
+    bundled: bool = True
 
 
 class ConfigFileSettings(BaseSettings):

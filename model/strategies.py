@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,7 @@ class Fitted:
 
 
 Fitter = Callable[[pd.DataFrame, int, Hyper], Fitted]
-Predictor = Callable[[pd.DataFrame, int, object, Hyper], Forecast]
+Forecaster = Callable[[pd.DataFrame, int, object, Hyper], Forecast]
 # Out-of-sample forecasts for every block at once: (panel, horizon, hyper, block starts)
 # -> the forecast of each block by a fit on the targets before the block, and the last fit.
 BlockForecaster = Callable[
@@ -60,12 +61,15 @@ BlockForecaster = Callable[
 class Strategy:
     name: str
     description: str
-    predict: Predictor
+    predict: Forecaster
     fit: Fitter | None = None
     defaults: Mapping[str, float] = field(default_factory=dict)
     # Optional fast path equal to fitting and predicting block by block (see
     # `model.evaluation.out_of_sample`).
     out_of_sample: BlockForecaster | None = None
+    # How a fitted state is stored in the artifact (strategies that fit have both).
+    save_state: Callable[[object, Path], None] | None = None
+    load_state: Callable[[Path], object] | None = None
 
 
 def _last(panel: pd.DataFrame, horizon: int, state: object, hyper: Hyper) -> Forecast:
@@ -131,6 +135,8 @@ STRATEGIES: dict[str, Strategy] = {
             _gbm_fit,
             gbm.DEFAULTS,
             _gbm_out_of_sample,
+            gbm.save_state,
+            gbm.load_state,
         ),
     )
 }

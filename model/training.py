@@ -45,10 +45,7 @@ def evaluate_strategy(
 def train(prices: pd.DataFrame, settings: ModelSettings) -> TrainingResult:
     panel = price_panel(prices)
     model = settings.model_for()
-    first_origin = panel.index[0] + pd.Timedelta(days=settings.backtest.min_history_days)
-    computed = out_of_sample(
-        panel, model, first_origin, settings.backtest.refit_every_days, settings.band
-    )
+    computed = out_of_sample(panel, model, settings.backtest, settings.band)
     rows = backtest(panel, model, settings.backtest, settings.band, computed)
     evaluation = evaluate(rows, model.horizon, settings.thresholds, settings.backtest.min_price)
     trained = build_trained_model(prices, model, settings.backtest, settings.band, computed)

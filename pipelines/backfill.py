@@ -1,28 +1,63 @@
-"""Bootstrap history from TCGCSV daily archives: one partition per archived day.
+"""Bootstrap history offline from TCGCSV dumps you have: `.7z` archives and extracted
+directories (`YYYY-MM-DD/<category>/<group>/prices`), one partition per day.
 
-Archives are given as files, or as a date range to download (kept in the archive
-directory, so a second backfill of the same days downloads nothing).
+Nothing here needs the network: names come from the local catalogue (placeholders where it
+does not know a product yet; the next collect names them). Importing a day again merges
+into its partition, so a repeat adds nothing twice.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from pipelines.collector import CollectionReport, store_day
-from pipelines.sources import SourceError
-from pipelines.sources.tcgcsv import TcgcsvClient, TcgcsvSource, archive_prices
+from pipelines.sources.archive import (
+    archive_day,
+    dump_days,
+    read_category_prices,
+    read_dump_prices,
+)
+from pipelines.sources.tcgcsv import TcgcsvClient, TcgcsvPrice, TcgcsvSource, parse_results
 
-ARCHIVE_NAME = re.compile(r"prices-(\d{4}-\d{2}-\d{2})\.ppmd\.7z$")
+
+@dataclass(frozen=True)
+class DumpDay:
+    """One day of a local dump, and how to read its category's prices files."""
+
+    day: date
+    origin: Path
+    read: Callable[[], dict[int, Any]]
 
 
-def archive_day(path: Path) -> date:
-    match = ARCHIVE_NAME.search(path.name)
-    if not match:
-        raise SourceError(f"{path.name}: expected an archive named prices-YYYY-MM-DD.ppmd.7z")
-    return date.fromisoformat(match.group(1))
+def dump_tasks(archives: list[Path], dumps: list[Path], category_id: int) -> list[DumpDay]:
+    """Every day the given archives and dump directories hold, in date order."""
+    tasks = [
+        DumpDay(archive_day(path), path, partial(read_category_prices, path, category_id))
+        for path in archives
+    ]
+    for directory in dumps:
+        tasks += [
+            DumpDay(day, folder, partial(read_dump_prices, folder, category_id))
+            for day, folder in dump_days(directory).items()
+        ]
+    return sorted(tasks, key=lambda task: task.day)
+
+
+def import_day(
+    task: DumpDay, source: TcgcsvSource, raw_dir: Path, quarantine_dir: Path
+) -> CollectionReport:
+    """A dump day's tracked items into that day's partition."""
+    prices = {
+        group_id: parse_results(payload, TcgcsvPrice, f"{task.origin}:{group_id}")
+        for group_id, payload in task.read().items()
+    }
+    rows = source.rows_from_dump(task.day, prices)
+    return store_day(rows, source.name, task.day, raw_dir, quarantine_dir)
 
 
 def days(start: date, end: date) -> Iterator[date]:
@@ -31,20 +66,6 @@ def days(start: date, end: date) -> Iterator[date]:
 
 
 def download_archives(client: TcgcsvClient, start: date, end: date, directory: Path) -> list[Path]:
+    """Archives from a server that still has them (TCGCSV's own answers 403 since
+    2026-09-16: the error says how to import local files instead)."""
     return [client.download_archive(day, directory) for day in days(start, end)]
-
-
-def import_archives(
-    archives: list[Path],
-    source: TcgcsvSource,
-    category_id: int,
-    raw_dir: Path,
-    quarantine_dir: Path,
-) -> list[CollectionReport]:
-    """Each archive's tracked items into its day's partition (replacing that day only)."""
-    reports = []
-    for path in sorted(archives, key=archive_day):
-        day = archive_day(path)
-        rows = source.rows_for(day, archive_prices(path, category_id))
-        reports.append(store_day(rows, source.name, day, raw_dir, quarantine_dir))
-    return reports

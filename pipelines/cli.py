@@ -1,73 +1,85 @@
-"""The `pokewatch` command."""
+"""The `pokewatch` command.
+
+Heavy imports (ZenML, MLflow, the HTTP sources, scikit-learn) happen inside the commands
+that need them, so `pokewatch keys` and `--help` start quickly.
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
-from bentoml.exceptions import NotFound
 
-from model.artifact import MODEL_NAME
-from model.data import BUNDLED_PRICES, load_prices
-from model.evaluation import Evaluation
-from model.predictor import Predictor, QueryError
-from model.schema import PPT_SOURCE, TCGPLAYER_SOURCE
-from model.settings import Settings
 from model.strategies import STRATEGIES
-from model.training import train
 from pipelines import scheduling
-from pipelines.backfill import download_archives, import_archives
-from pipelines.collector import CollectionReport, collect
-from pipelines.promotion import decide
-from pipelines.registry import (
-    REJECTED_STAGE,
-    has_model,
-    load_from_store,
-    promote,
-    save_to_store,
-)
+from pipelines.progress import Steps, track
 from pipelines.settings import PipelineSettings
-from pipelines.sources import PriceSource, SourceError
-from pipelines.sources.pokemonpricetracker import (
-    PokemonPriceTrackerClient,
-    PokemonPriceTrackerSource,
-)
-from pipelines.sources.tcgcsv import TcgcsvClient, TcgcsvSource
 from service.keys_cli import keys_app, settings_or_exit
-from service.models import PRODUCTION_STAGE, STAGE_LABEL
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from model.evaluation import Evaluation
+    from pipelines.collector import CollectionReport
+    from service.store import Store
 
 app = typer.Typer(help="PokeWatch: Pokémon TCG fair prices.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
 DataOption = Annotated[
     Path | None,
-    typer.Option("--data", help="Price rows (.parquet, .csv, or a parquet directory)."),
+    typer.Option(
+        "--data",
+        help="Price rows (.parquet, .csv, or a parquet directory) instead of the configured "
+        "history (data.prices or the bundled sample, plus the collected days).",
+    ),
+]
+DayOption = Annotated[
+    str | None,
+    typer.Option("--date", help="YYYY-MM-DD (default: the newest day each source has)."),
 ]
 
 
-def _settings() -> Settings:
-    return settings_or_exit(Settings)
-
-
-def _pipeline_settings() -> PipelineSettings:
+def _settings() -> PipelineSettings:
     return settings_or_exit(PipelineSettings)
 
 
-def _prices(data: Path | None, settings: Settings) -> pd.DataFrame:
-    path = data or settings.data.prices or BUNDLED_PRICES
+def _store(settings: PipelineSettings) -> Store:
+    # Imported here: the store needs BentoML, which `pokewatch keys` does not.
+    from service.store import Store
+
+    return Store.from_settings(settings.store)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _day(text: str | None) -> date | None:
+    if text is None:
+        return None
     try:
-        checked = load_prices(path)
-    except (FileNotFoundError, ValueError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"{path}: {checked.summary()}", err=True)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"--date {text!r} is not a YYYY-MM-DD date", 2) from None
+
+
+def _history(settings: PipelineSettings, data: Path | None) -> pd.DataFrame:
+    from model.schema import SchemaError
+    from pipelines.history import history_sources, load_history
+
+    try:
+        checked = load_history(settings, data)
+    except (FileNotFoundError, SchemaError, ValueError) as error:
+        raise _fail(str(error), 2) from None
+    sources = [str(data)] if data else [str(path) for path in history_sources(settings)]
+    typer.echo(f"{' + '.join(sources)}: {checked.summary()}", err=True)
     if checked.valid.empty:
-        typer.echo("error: no valid price rows", err=True)
-        raise typer.Exit(1)
+        raise _fail("no valid price rows")
     return checked.valid
 
 
@@ -91,33 +103,37 @@ def train_command(
         bool, typer.Option(help="Do nothing when the store already has a production model.")
     ] = False,
 ) -> None:
-    """Fit, evaluate out of sample, gate, compare with the production model, and save.
+    """Fit, evaluate out of sample (an MLflow run), gate, compare with the production model,
+    save, and publish the production model's answers: the training pipeline's steps,
+    without ZenML.
 
     A model that passes the gate and is not worse than the production model (by more than
     `promotion.margin`) becomes production; otherwise it is saved as a rejected challenger.
+    A model failing the gate is not saved (exit 1).
     """
-    if skip_if_present and has_model():
-        typer.echo(f"the model store already has a production {MODEL_NAME}; not training", err=True)
-        return
-    settings = _pipeline_settings()
-    prices = _prices(data, settings)
-    result = train(prices, settings.model)
-    _print_evaluation(result.evaluation, settings.model.strategy)
-    if not result.passed:
-        for failure in result.gate_failures:
-            typer.echo(f"gate failed: {failure}", err=True)
-        raise typer.Exit(1)
-    decision = decide(result, prices, settings.model, settings.promotion)
-    typer.echo(decision.summary())
-    stage = PRODUCTION_STAGE if decision.promote else REJECTED_STAGE
-    tag = save_to_store(result, stage=stage, extra_metadata={"promotion": decision.as_dict()})
-    # Imported here: MLflow takes seconds to import, and only training needs it.
-    from pipelines.tracking import log_registration, log_training, tracking_run
+    from pipelines.training_flow import GateFailedError, train_and_register
+    from service.store import STAGE_LABEL, Stage
 
-    with tracking_run(settings.mlflow, run_name=f"pokewatch-train-{tag.split(':')[-1]}"):
-        log_training(result, settings.model, decision)
-        log_registration(tag, stage)
-    typer.echo(f"saved {tag} as {STAGE_LABEL}={stage}")
+    settings = _settings()
+    store = _store(settings)
+    if skip_if_present and store.registry.newest_production() is not None:
+        typer.echo(f"{store.registry.root} already has a production model; not training", err=True)
+        return
+    try:
+        with Steps("train", 6) as steps:
+            trained = train_and_register(settings, store, data, steps)
+    except GateFailedError as error:
+        for failure in str(error).split("; "):
+            typer.echo(f"gate failed: {failure}", err=True)
+        raise typer.Exit(1) from None
+    except (FileNotFoundError, ValueError) as error:
+        raise _fail(str(error), 2) from None
+    _print_evaluation(trained.result.evaluation, settings.model.strategy)
+    typer.echo(trained.decision.summary())
+    stage = Stage.PRODUCTION if trained.decision.promote else Stage.REJECTED
+    typer.echo(f"saved {trained.tag} as {STAGE_LABEL}={stage.value}")
+    if trained.published is not None:
+        typer.echo(trained.published.summary())
 
 
 @app.command("evaluate")
@@ -151,9 +167,8 @@ def evaluate_command(
     chosen = [strategy] if strategy else sorted(STRATEGIES)
     unknown = [name for name in chosen if name not in STRATEGIES]
     if unknown:
-        typer.echo(f"error: unknown strategy {unknown[0]!r}; one of {sorted(STRATEGIES)}", err=True)
-        raise typer.Exit(2)
-    panel = price_panel(_prices(data, settings))
+        raise _fail(f"unknown strategy {unknown[0]!r}; one of {sorted(STRATEGIES)}", 2)
+    panel = price_panel(_history(settings, data))
     comparison = compare(panel, model_settings, chosen)
     typer.echo(comparison.text())
     if report is None:
@@ -176,42 +191,25 @@ def predict_command(
     item_id: Annotated[str, typer.Argument(help="Card or product id, e.g. tcg-133777.")],
     date: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: latest).")] = None,
 ) -> None:
-    """Fair price and signal of one item from the model in the store."""
+    """Fair price and signal of one item, as the service answers it (the production model's
+    newest published day)."""
+    from model.predictor import Predictor, QueryError
+
     settings = _settings()
-    tag, trained = load_from_store()
-    predictor = Predictor(trained, tag, settings.model.thresholds)
+    store = _store(settings)
+    selection = store.select()
+    if selection is None:
+        raise _fail(f"no usable production model in {store.registry.root}: pokewatch train")
+    predictor = Predictor(
+        store.load(selection),
+        selection.model.tag,
+        settings.model.thresholds,
+        settings.model.min_observed_days,
+    )
     try:
         typer.echo(json.dumps(predictor.fair_price(item_id, date), indent=2))
     except QueryError as error:
-        typer.echo(f"error: {error.detail}", err=True)
-        raise typer.Exit(1) from None
-
-
-SOURCE_NAMES = (TCGPLAYER_SOURCE, PPT_SOURCE)
-
-
-def _tcgcsv_source(settings: PipelineSettings) -> TcgcsvSource:
-    tcgcsv = settings.sources.tcgcsv
-    return TcgcsvSource(
-        TcgcsvClient(tcgcsv, settings.sources.retry),
-        settings.tracked_items.effective().tcgcsv,
-        tcgcsv.category_id,
-        settings.collector.resolve(settings.collector.archive_dir),
-    )
-
-
-def _sources(settings: PipelineSettings, only: str | None) -> list[PriceSource]:
-    """The sources with tracked items (or just `only`)."""
-    tracked = settings.tracked_items.effective()
-    sources: list[PriceSource] = []
-    if only in (None, TCGPLAYER_SOURCE) and tracked.tcgcsv:
-        sources.append(_tcgcsv_source(settings))
-    if only in (None, PPT_SOURCE) and tracked.pokemonpricetracker:
-        client = PokemonPriceTrackerClient(
-            settings.sources.pokemonpricetracker, settings.sources.retry
-        )
-        sources.append(PokemonPriceTrackerSource(client, tracked.pokemonpricetracker))
-    return sources
+        raise _fail(error.detail) from None
 
 
 def _print_reports(reports: list[CollectionReport]) -> None:
@@ -221,48 +219,99 @@ def _print_reports(reports: list[CollectionReport]) -> None:
 
 @app.command("collect")
 def collect_command(
-    day: Annotated[
-        str | None, typer.Option("--date", help="YYYY-MM-DD (default: today, UTC).")
-    ] = None,
+    day: DayOption = None,
     source: Annotated[
-        str | None, typer.Option(help=f"Only this source: {', '.join(SOURCE_NAMES)}.")
+        str | None, typer.Option(help="Only this source: tcgcsv, pokemonpricetracker.")
     ] = None,
 ) -> None:
-    """Fetch the tracked items' prices for a day into that day's partition.
+    """Fetch the tracked items' prices into that day's partitions (no scoring).
 
     Exits 1 when a source failed or nothing valid was collected.
     """
+    from pipelines.daily import DailyRun, collect_sources
+    from pipelines.sources import SourceError
+    from pipelines.sources.tracked import SOURCE_NAMES, tracked_sources
+
     if source is not None and source not in SOURCE_NAMES:
-        typer.echo(f"error: unknown source {source!r}; one of {list(SOURCE_NAMES)}", err=True)
-        raise typer.Exit(2)
-    settings = _pipeline_settings()
-    when = date.fromisoformat(day) if day else datetime.now(UTC).date()
+        raise _fail(f"unknown source {source!r}; one of {list(SOURCE_NAMES)}", 2)
+    settings = _settings()
+    wanted = _day(day)
     try:
-        sources = _sources(settings, source)
+        sources = tracked_sources(settings, source)
     except SourceError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+        raise _fail(str(error)) from None
     if not sources:
-        typer.echo("error: no tracked items configured (tracked_items)", err=True)
-        raise typer.Exit(2)
-    collector = settings.collector
-    raw_dir = collector.resolve(collector.raw_dir)
-    quarantine_dir = collector.resolve(collector.quarantine_dir)
-    failed = False
-    valid = 0
-    for price_source in sources:
-        try:
-            (report,) = collect([price_source], when, raw_dir, quarantine_dir)
-        except SourceError as error:
-            typer.echo(f"error: {price_source.name}: {error}", err=True)
-            failed = True
-            continue
-        _print_reports([report])
-        valid += report.valid
-    if failed or valid == 0:
-        if valid == 0:
-            typer.echo(f"error: nothing valid was collected for {when}", err=True)
+        raise _fail("no tracked items configured (tracked_items)", 2)
+    run = DailyRun()
+    collect_sources(list(track(sources, "collect")), wanted, settings, run)
+    _print_reports(run.reports)
+    for problem in run.errors:
+        typer.echo(f"error: {problem}", err=True)
+    if run.collected == 0:
+        raise _fail("nothing valid was collected")
+    if run.errors:
         raise typer.Exit(1)
+
+
+@app.command("daily")
+def daily_command(day: DayOption = None) -> None:
+    """The daily job: collect the tracked items, then score the production model on the
+    updated history and publish its answers (the service picks them up within
+    `service.reload_seconds`). On a store without a production model, trains one first.
+
+    Exits 1 when nothing could be collected or scored; a failed source is reported (and
+    recorded in the store's jobs.json) while the rest is published.
+    """
+    from pipelines.daily import run_daily
+    from pipelines.sources import SourceError
+    from pipelines.sources.tracked import tracked_sources
+
+    settings = _settings()
+    wanted = _day(day)
+    store = _store(settings)
+    try:
+        sources = tracked_sources(settings)
+    except SourceError as error:
+        store.jobs.record("daily", False, str(error))
+        raise _fail(str(error)) from None
+    if not sources:
+        raise _fail("no tracked items configured (tracked_items)", 2)
+    with Steps("daily", 3) as steps:
+        run = run_daily(settings, store, sources, wanted, steps)
+    _print_reports(run.reports)
+    if run.trained:
+        typer.echo(f"trained a first production model: {run.trained}")
+    if run.published:
+        typer.echo(run.published.summary())
+    for problem in run.errors:
+        typer.echo(f"error: {problem}", err=True)
+    if not run.ok:
+        raise _fail("nothing was collected" if run.collected == 0 else "nothing was scored")
+
+
+@app.command("score")
+def score_command(
+    model: Annotated[
+        str | None, typer.Option(help="A stored version (default: the production model).")
+    ] = None,
+) -> None:
+    """Score a model on the history and publish its answers (what `daily` does after
+    collecting)."""
+    from model.scoring import ScoringError
+    from pipelines.publishing import score_and_publish
+    from service.store import StoreError
+
+    settings = _settings()
+    store = _store(settings)
+    try:
+        with Steps("score", 1) as steps:
+            steps.step("scoring and publishing")
+            published = score_and_publish(settings, store, model)
+    except (StoreError, ScoringError) as error:
+        store.jobs.record("score", False, str(error))
+        raise _fail(str(error)) from None
+    store.jobs.record("score", True, published.summary())
+    typer.echo(published.summary())
 
 
 @app.command("backfill")
@@ -271,21 +320,36 @@ def backfill_command(
         list[Path] | None,
         typer.Option(help="A TCGCSV prices-YYYY-MM-DD.ppmd.7z archive (repeatable)."),
     ] = None,
+    dump: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="An extracted dump: a YYYY-MM-DD directory, or one holding several "
+            "(YYYY-MM-DD/<category>/<group>/prices; repeatable)."
+        ),
+    ] = None,
     start: Annotated[
-        str | None, typer.Option("--from", help="Download archives from this day (YYYY-MM-DD).")
+        str | None,
+        typer.Option("--from", help="Download archives from this day (a server that has them)."),
     ] = None,
     end: Annotated[
         str | None, typer.Option("--to", help="... up to this day (default: --from).")
     ] = None,
 ) -> None:
-    """Import the tracked TCGCSV items from daily archives, one partition per day."""
-    if not archive and not start:
-        typer.echo("error: give --archive files or a --from date", err=True)
-        raise typer.Exit(2)
-    settings = _pipeline_settings()
-    source = _tcgcsv_source(settings)
+    """Import the tracked TCGCSV items from local dumps, one partition per day, offline.
+
+    Names come from the local catalogue (placeholders until the next collect knows them).
+    """
+    from pipelines.backfill import download_archives, dump_tasks, import_day
+    from pipelines.sources import SourceError
+    from pipelines.sources.tracked import tcgcsv_source
+
+    if not archive and not dump and not start:
+        raise _fail("give --archive files, --dump directories or a --from date", 2)
+    settings = _settings()
+    source = tcgcsv_source(settings)
     collector = settings.collector
     archives = list(archive or [])
+    reports = []
     try:
         if start:
             first = date.fromisoformat(start)
@@ -293,20 +357,24 @@ def backfill_command(
             archives += download_archives(
                 source.client, first, last, collector.resolve(collector.archive_dir)
             )
-        reports = import_archives(
-            archives,
-            source,
-            settings.sources.tcgcsv.category_id,
-            collector.resolve(collector.raw_dir),
-            collector.resolve(collector.quarantine_dir),
-        )
+        tasks = dump_tasks(archives, list(dump or []), settings.sources.tcgcsv.category_id)
+        for task in track(tasks, "backfill"):
+            reports.append(
+                import_day(
+                    task,
+                    source,
+                    collector.resolve(collector.raw_dir),
+                    collector.resolve(collector.quarantine_dir),
+                )
+            )
     except SourceError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+        _print_reports(reports)
+        raise _fail(str(error)) from None
+    except ValueError as error:
+        raise _fail(f"--from/--to: {error}", 2) from None
     _print_reports(reports)
     if sum(report.valid for report in reports) == 0:
-        typer.echo("error: the archives held no valid rows of tracked items", err=True)
-        raise typer.Exit(1)
+        raise _fail("the dumps held no valid rows of tracked items")
 
 
 pipeline_app = typer.Typer(help="The ZenML training pipeline.", no_args_is_help=True)
@@ -324,11 +392,13 @@ def pipeline_run_command(
     # Imported here: ZenML takes seconds to import and sets itself up on first use.
     from pipelines.training import DEFAULT_RUN_CONFIG, run_training
 
+    store = _store(_settings())
     try:
         run = run_training(config or DEFAULT_RUN_CONFIG)
     except RuntimeError as error:
-        typer.echo(f"error: pipeline run failed: {error}", err=True)
-        raise typer.Exit(1) from None
+        store.jobs.record("retrain", False, str(error))
+        raise _fail(f"pipeline run failed: {error}") from None
+    store.jobs.record("retrain", True, f"pipeline run {run.name}")
     typer.echo(f"pipeline run {run.name}: {run.status.value}")
 
 
@@ -336,40 +406,100 @@ def pipeline_run_command(
 def promote_command(
     tag: Annotated[str, typer.Argument(help="A stored version, e.g. pokewatch-fair-price:abc.")],
 ) -> None:
-    """Make a stored version the production model (e.g. a rollback)."""
+    """Make a stored version the production model (e.g. a rollback) and publish its answers."""
+    from model.scoring import ScoringError
+    from pipelines.publishing import score_and_publish
+    from service.store import STAGE_LABEL, Stage, StoreError
+
+    settings = _settings()
+    store = _store(settings)
     try:
-        promoted = promote(tag)
-    except NotFound as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"{promoted} ({STAGE_LABEL}={PRODUCTION_STAGE}) is a copy of {tag}")
+        promoted = store.registry.promote(tag)
+    except StoreError as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"{promoted} ({STAGE_LABEL}={Stage.PRODUCTION.value}) is a copy of {tag}")
+    try:
+        typer.echo(score_and_publish(settings, store).summary())
+    except (StoreError, ScoringError) as error:
+        typer.echo(f"not published (the service serves the model's own table): {error}", err=True)
 
 
-schedule_app = typer.Typer(help="The daily crontab entry.", no_args_is_help=True)
+store_app = typer.Typer(help="The model store and published answers.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("list")
+def store_list_command() -> None:
+    """Every stored model (newest first): stage, whether its files verify, and its newest
+    publication. Exits 1 when the production model the service would pick is not the
+    newest production model (a corrupt or half-saved one is being skipped)."""
+    from service.store import Stage
+
+    store = _store(_settings())
+    skipped = False
+    chosen = store.registry.newest_production()
+    for model in store.registry.models():
+        problems = store.registry.problems(model)
+        newest = store.publications.newest(model.tag)
+        state = "ok" if not problems else "UNUSABLE: " + "; ".join(problems)
+        mark = "*" if chosen is not None and model.tag == chosen.tag else " "
+        typer.echo(
+            f"{mark} {model.tag}  {model.stage or '-':<20} {model.created:%Y-%m-%d %H:%M}  "
+            f"{state}  published: {newest.id if newest else '-'}"
+        )
+        skipped |= model.stage == Stage.PRODUCTION and bool(problems) and chosen is not None
+    if skipped:
+        raise typer.Exit(1)
+
+
+schedule_app = typer.Typer(help="When the jobs run.", no_args_is_help=True)
 app.add_typer(schedule_app, name="schedule")
 
 
 @schedule_app.command("install")
-def schedule_install_command(
-    hour: Annotated[int, typer.Option(min=0, max=23)] = 3,
-    minute: Annotated[int, typer.Option(min=0, max=59)] = 0,
-) -> None:
-    """Run collect + pipeline daily (default 03:00), logging to data/logs/."""
-    typer.echo(scheduling.install(scheduling.Schedule(hour=hour, minute=minute)))
+def schedule_install_command() -> None:
+    """Install the daily and the weekly retrain jobs in the crontab (`schedule` settings,
+    UTC), logging to data/logs/pokewatch-jobs.log; installing again replaces them."""
+    block = scheduling.install(scheduling.CronInstall(_settings().schedule))
+    typer.echo(block)
+    offset = datetime.now().astimezone().utcoffset()
+    if offset:
+        typer.echo(
+            f"note: this machine's time zone is UTC{offset}; cron daemons that ignore "
+            "CRON_TZ (Debian's) run these times in it",
+            err=True,
+        )
 
 
 @schedule_app.command("remove")
 def schedule_remove_command() -> None:
-    """Remove the entry (other crontab lines stay)."""
+    """Remove the entries (other crontab lines stay)."""
     removed = scheduling.remove()
-    typer.echo("removed the PokeWatch entry" if removed else "no PokeWatch entry installed")
+    typer.echo("removed the PokeWatch entries" if removed else "no PokeWatch entries installed")
 
 
 @schedule_app.command("status")
 def schedule_status_command() -> None:
-    """Show the installed entry; exit 1 when there is none."""
+    """Show the installed entries; exit 1 when there are none."""
     block = scheduling.installed_block(scheduling.read_crontab())
     if block is None:
-        typer.echo("no PokeWatch entry installed")
+        typer.echo("no PokeWatch entries installed")
         raise typer.Exit(1)
     typer.echo(block)
+
+
+@schedule_app.command("run")
+def schedule_run_command(
+    now: Annotated[bool, typer.Option("--now", help="Run the daily job once at start.")] = False,
+) -> None:
+    """Run the jobs on schedule in the foreground (containers: compose), each as its own
+    process."""
+    schedule = _settings().schedule
+    typer.echo(
+        f"daily: {schedule.daily}, retrain: {schedule.retrain} (UTC); next: "
+        f"{scheduling.next_run(schedule, datetime.now(UTC))}",
+        err=True,
+    )
+    scheduling.run_schedule(
+        schedule, scheduling.job_commands(scheduling.pokewatch_executable()), run_daily_now=now
+    )

@@ -1,4 +1,4 @@
-"""The daily collector: one parquet partition per source and day, written atomically.
+"""The collector: one parquet partition per source and day, appended to, written atomically.
 
 Layout (hive style, so `pandas.read_parquet(raw_dir)` reads it all back with `source` and
 `date` from the path):
@@ -6,23 +6,27 @@ Layout (hive style, so `pandas.read_parquet(raw_dir)` reads it all back with `so
     <raw_dir>/source=<source>/date=YYYY-MM-DD/part.parquet         valid rows
     <quarantine_dir>/source=<source>/date=YYYY-MM-DD/part.parquet  rejected rows + reason
 
-A partition is written to a hidden temp file in its directory, fsynced, then moved over
-the old one with `os.replace`, so a crash leaves either the old or the new partition,
-never a torn one. Re-collecting a day replaces that day only; no other day is touched.
+Snapshots are never lost and never duplicated: collecting a day again merges into its
+partition (an item already there takes the newer price; items only in the old partition
+stay), so a rerun, a second source run or a repeated backfill adds nothing twice. Each
+partition is written through `service.files.atomic_write` (hidden temp file, fsync,
+rename), so a crash, even SIGKILL, leaves the old partition or the new one, never a torn
+one; no other day is touched.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from dataclasses import dataclass
+import io
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
+from model.data import read_partitions
 from model.schema import REQUIRED_COLUMNS, SchemaError, validate_prices
-from pipelines.sources import PriceSource
+from pipelines.sources import PriceSource, Snapshot
+from service.files import atomic_write_bytes
 
 PARTITION_FILE = "part.parquet"
 # Carried by the path; pyarrow refuses a column that is both in the file and the path.
@@ -37,13 +41,17 @@ class CollectionReport:
     rejected: int
     reasons: dict[str, int]
     partition: Path | None
+    note: str = ""
+    failures: tuple[str, ...] = ()
 
     def summary(self) -> str:
         text = f"{self.source} {self.day}: {self.valid} valid rows"
         if self.rejected:
             details = ", ".join(f"{reason}: {count}" for reason, count in self.reasons.items())
             text += f", {self.rejected} quarantined ({details})"
-        return text + (f" -> {self.partition}" if self.partition else "")
+        text += f" -> {self.partition}" if self.partition else ""
+        text += f" ({self.note})" if self.note else ""
+        return "\n".join([text, *(f"  failed: {failure}" for failure in self.failures)])
 
 
 def partition_path(root: Path, source: str, day: date) -> Path:
@@ -51,31 +59,15 @@ def partition_path(root: Path, source: str, day: date) -> Path:
 
 
 def write_partition_atomically(frame: pd.DataFrame, target: Path) -> None:
-    """Write, fsync, rename over `target`, fsync the directory: old or new, never torn."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A leading dot keeps readers (pyarrow ignores '.' and '_' files) off the temp file.
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            frame.to_parquet(stream, index=False)
-            stream.flush()
-            os.fsync(stream.fileno())
-        temp.replace(target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    directory = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    atomic_write_bytes(target, buffer.getvalue())
 
 
 def store_day(
     rows: pd.DataFrame, source: str, day: date, raw_dir: Path, quarantine_dir: Path
 ) -> CollectionReport:
-    """Validate one source's rows for one day and (re)write that day's partitions.
+    """Validate one source's rows for one day and merge them into that day's partition.
 
     Nothing valid: the existing partition (if any) is kept, and the report says 0 rows.
     """
@@ -93,30 +85,40 @@ def store_day(
     partition = None
     if not checked.valid.empty:
         partition = partition_path(raw_dir, source, day)
-        write_partition_atomically(checked.valid.drop(columns=list(PARTITION_COLUMNS)), partition)
+        fresh = checked.valid.drop(columns=list(PARTITION_COLUMNS))
+        write_partition_atomically(_merged(partition, fresh), partition)
     reasons = {str(k): int(v) for k, v in checked.rejected["reason"].value_counts().items()}
     return CollectionReport(
         source, day, len(checked.valid), len(checked.rejected), reasons, partition
     )
 
 
+def _merged(partition: Path, fresh: pd.DataFrame) -> pd.DataFrame:
+    """The day's stored rows with `fresh` added; an item in both keeps the fresh row."""
+    if not partition.is_file():
+        return fresh
+    stored = pd.read_parquet(partition)
+    kept = stored[~stored["item_id"].isin(fresh["item_id"])]
+    if kept.empty:
+        return fresh
+    merged = pd.concat([kept.astype(fresh.dtypes.to_dict(), errors="ignore"), fresh])
+    return merged.sort_values("item_id", ignore_index=True)
+
+
 def collect(
-    sources: list[PriceSource], day: date, raw_dir: Path, quarantine_dir: Path
-) -> list[CollectionReport]:
-    return [
-        store_day(source.fetch(day), source.name, day, raw_dir, quarantine_dir)
-        for source in sources
-    ]
+    source: PriceSource, day: date | None, raw_dir: Path, quarantine_dir: Path
+) -> CollectionReport:
+    """Fetch one source's day (None: its newest) and store it; the report carries the
+    snapshot's note and the parts that could not be fetched."""
+    snapshot: Snapshot = source.fetch(day)
+    report = store_day(snapshot.rows, source.name, snapshot.day, raw_dir, quarantine_dir)
+    return replace(report, note=snapshot.note, failures=snapshot.failures)
 
 
 def read_collected(raw_dir: Path) -> pd.DataFrame:
     """Every collected partition as raw-schema rows (empty when nothing was collected)."""
-    if not any(raw_dir.glob(f"source=*/date=*/{PARTITION_FILE}")):
-        return pd.DataFrame(columns=list(REQUIRED_COLUMNS))
-    frame = pd.read_parquet(raw_dir)
-    for column in PARTITION_COLUMNS:
-        frame[column] = frame[column].astype("string")
-    return frame
+    frame = read_partitions(raw_dir) if raw_dir.is_dir() else pd.DataFrame()
+    return frame if not frame.empty else pd.DataFrame(columns=list(REQUIRED_COLUMNS))
 
 
 def _as_text(rejected: pd.DataFrame) -> pd.DataFrame:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -23,8 +22,8 @@ from model.artifact import INFO_FILE
 from model.settings import ModelSettings
 from model.strategies import STRATEGIES
 from model.training import TrainingResult, evaluate_strategy
-from pipelines.registry import production_model
 from pipelines.settings import PromotionSettings
+from service.store import ModelRegistry
 
 
 @dataclass(frozen=True)
@@ -58,16 +57,17 @@ def decide(
     prices: pd.DataFrame,
     settings: ModelSettings,
     promotion: PromotionSettings,
+    registry: ModelRegistry,
 ) -> PromotionDecision:
     metric = promotion.metric
     challenger_score = float(challenger.evaluation.metrics[metric])
-    champion = production_model()
+    champion = registry.newest_production()
     if champion is None:
         return PromotionDecision(
             True, metric, challenger_score, None, None, "no production model yet"
         )
-    tag = str(champion.tag)
-    info = json.loads((Path(champion.path) / INFO_FILE).read_text())
+    tag = champion.tag
+    info = json.loads((champion.path / INFO_FILE).read_text())
     champion_settings = _champion_settings(info, settings)
     if isinstance(champion_settings, str):
         return PromotionDecision(True, metric, challenger_score, None, tag, champion_settings)

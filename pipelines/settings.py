@@ -1,19 +1,24 @@
 """What the data and training jobs read from `configuration.yaml` (beside `model` and `data`).
 
 Sections: `sources` (endpoints, timeouts, retries, the PokemonPriceTracker call budget),
-`tracked_items` (which items the collector follows), `collector` (where partitions go),
-`mlflow` (tracking) and `promotion` (champion/challenger). Secrets never live here: the
-PokemonPriceTracker key is read from the environment variable `sources` names.
+`tracked_items` (which items the collector follows), `collector` (where partitions, the
+day cache and the catalogue go), `schedule` (when the jobs run), `mlflow` (tracking),
+`promotion` (champion/challenger) and `store` (shared with the service: where models and
+published answers live). Secrets never live here: the PokemonPriceTracker key is read from
+the environment variable `sources` names.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from croniter import croniter
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from model.settings import Settings
+from service.settings import StoreSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,8 +47,12 @@ class TcgcsvSettings(_Frozen):
 class PokemonPriceTrackerSettings(_Frozen):
     base_url: str = "https://www.pokemonpricetracker.com/api/v2"
     api_key_env: str = "POKEMONPRICETRACKER_API_KEY"
-    # Every HTTP request counts, retries included: the free tier allows about 100 a day.
-    max_calls_per_run: int = Field(default=90, ge=1)
+    # Every HTTP request counts, retries included, across all runs of a UTC day (the count
+    # is kept in the collector's state directory): the free tier allows about 100 a day.
+    # `max_calls_per_run`, its former name, is still read.
+    max_calls_per_day: int = Field(
+        default=90, ge=1, validation_alias=AliasChoices("max_calls_per_day", "max_calls_per_run")
+    )
     timeout_seconds: float = Field(default=30.0, gt=0)
 
 
@@ -54,16 +63,19 @@ class SourcesSettings(_Frozen):
 
 
 class TcgcsvSelection(_Frozen):
-    """Items of one TCGplayer group (set): explicit ids, or the `top` by market price."""
+    """Items of one TCGplayer group (set), or of `all` groups of the category: explicit
+    ids, the `top` N printings by market price that day, or (neither) every printing."""
 
-    group: int
+    group: int | Literal["all"]
     items: list[str] = []
     top: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _one_way(self) -> TcgcsvSelection:
-        if bool(self.items) == (self.top is not None):
-            raise ValueError(f"group {self.group}: give exactly one of `items` or `top`")
+        if self.items and self.top is not None:
+            raise ValueError(f"group {self.group}: give `items` or `top`, not both")
+        if self.items and self.group == "all":
+            raise ValueError("group all: explicit `items` need their group id")
         return self
 
 
@@ -103,9 +115,30 @@ class CollectorSettings(_Frozen):
     raw_dir: Path = Path("data/raw")
     quarantine_dir: Path = Path("data/quarantine")
     archive_dir: Path = Path("data/archives")
+    # TCGCSV's answers per data day (each file is fetched at most once a day) and the
+    # product catalogue (names, numbers, rarities), and the jobs' own state (call budgets).
+    cache_dir: Path = Path("data/cache")
+    catalogue_file: Path = Path("data/catalogue/tcgcsv.parquet")
+    state_dir: Path = Path("data/state")
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+class ScheduleSettings(_Frozen):
+    """When the jobs run: cron expressions in UTC (the crontab, compose and the CronJobs)."""
+
+    daily: str = "0 3 * * *"  # collect, score and publish
+    retrain: str = "0 4 * * 0"  # the training pipeline, weekly
+
+    @field_validator("daily", "retrain")
+    @classmethod
+    def _cron(cls, expression: str) -> str:
+        if not croniter.is_valid(expression):
+            raise ValueError(
+                f"{expression!r} is not a cron expression (minute hour day month weekday)"
+            )
+        return expression
 
 
 class MlflowSettings(_Frozen):
@@ -142,5 +175,7 @@ class PipelineSettings(Settings):
     sources: SourcesSettings = SourcesSettings()
     tracked_items: TrackedItemsSettings = TrackedItemsSettings()
     collector: CollectorSettings = CollectorSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
     mlflow: MlflowSettings = MlflowSettings()
     promotion: PromotionSettings = PromotionSettings()
+    store: StoreSettings = StoreSettings()

@@ -1,6 +1,8 @@
-"""The ZenML training pipeline: collect -> features -> train -> evaluate -> register [-> Bento].
+"""The ZenML training pipeline (the weekly retrain): collect -> features -> train ->
+evaluate (MLflow, gate, champion/challenger) -> register -> publish [-> Bento].
 
-Runs offline on ZenML's default local stack:
+The steps run the functions of `pipelines.training_flow`, which `pokewatch train` runs in
+the same order without ZenML. Runs offline on ZenML's default local stack:
 
     python -m pipelines.training [--config pipelines/configs/training.yaml]
     pokewatch pipeline run [--config ...]
@@ -18,6 +20,7 @@ from pipelines.steps.build_bento import build_bento
 from pipelines.steps.build_features import build_features
 from pipelines.steps.collect_prices import collect_prices
 from pipelines.steps.evaluate_model import evaluate_model
+from pipelines.steps.publish_answers import publish_answers
 from pipelines.steps.register_model import register_model
 from pipelines.steps.train_model import train_model
 
@@ -31,8 +34,9 @@ def training_pipeline(data: str | None = None, bento: bool = False) -> None:
     result = train_model(prices)
     decision, mlflow_run_id = evaluate_model(result, prices)
     model_tag = register_model(result, decision, mlflow_run_id)
+    publish_answers(model_tag)
     if bento:
-        build_bento(model_tag)
+        build_bento(model_tag, decision)
 
 
 def run_training(config: Path = DEFAULT_RUN_CONFIG) -> PipelineRunResponse:

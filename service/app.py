@@ -1,9 +1,15 @@
-"""The PokeWatch BentoML service: a thin class over `Answers` (predictor, cache, metrics)."""
+"""The PokeWatch BentoML service: a thin class over `Serving` (what to answer from) and
+`Answers` (predictor, cache, metrics).
+
+The class declares the model BentoML's own store holds at import time (`model_ref`): the one
+`bentoml build` packs into the Bento and the one a new deployment serves first. While it
+runs, each worker follows the shared store (`service.store`): the newest production model
+and its newest published day, swapped in without a restart.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from typing import Annotated, Any
 
@@ -11,7 +17,7 @@ import bentoml
 from pydantic import Field
 from starlette.responses import Response
 
-from model.predictor import Predictor, QueryError
+from model.predictor import QueryError
 from model.settings import load_settings
 from service.answers import Answers, Body, build_cache, error_body
 from service.logs import configure_worker_logging
@@ -23,11 +29,12 @@ from service.middleware import (
     build_security,
     redis_guard,
 )
-from service.models import ModelWatcher, load_predictor, select_model_tag
 from service.openapi import OpenAPIMiddleware
 from service.patches import apply_patches
 from service.ratelimit import RedisLimiter
+from service.serving import Serving
 from service.settings import CorsConfig, ServiceSettings
+from service.store import Store, declared_model_tag
 
 logger = logging.getLogger("pokewatch.service")
 
@@ -37,6 +44,8 @@ apply_patches()
 # Read at import: workers and timeouts are fixed when the service class is declared,
 # and a bad configuration must stop the server before it starts.
 SETTINGS = load_settings(ServiceSettings)
+STORE = Store.from_settings(SETTINGS.store, SETTINGS.service.model_tag.partition(":")[0])
+DECLARED_MODEL = declared_model_tag(SETTINGS.service.model_tag)
 
 CardId = Annotated[str, Field(min_length=1, max_length=128, examples=["tcg-133777"])]
 IsoDate = Annotated[
@@ -84,53 +93,43 @@ def cors_config(cors: CorsConfig) -> dict[str, Any]:
     logging={"access": {"enabled": False}},
 )
 class PokeWatch:
-    model_ref = bentoml.models.BentoModel(SETTINGS.service.model_tag)
+    # None when BentoML's store has no production model: the service still starts (so
+    # /livez answers) and /readyz fails until the shared store has one.
+    model_ref = bentoml.models.BentoModel(DECLARED_MODEL) if DECLARED_MODEL else None
 
     def __init__(self) -> None:
         configure_worker_logging()
         self.settings = SETTINGS
-        self.cache = build_cache(SETTINGS.cache, redis_guard(SETTINGS, "cache"))
-        self.answers: Answers | None = None
-        self.watcher = ModelWatcher(
-            SETTINGS.service.model_tag,
-            SETTINGS.model.thresholds,
-            current=lambda: self.answers.model_version if self.answers else None,
-            swap=self._serve,
+        self.serving = Serving(
+            SETTINGS, STORE, build_cache(SETTINGS.cache, redis_guard(SETTINGS, "cache"))
         )
-        tag = select_model_tag(SETTINGS.service.model_tag)
-        try:
-            if tag is None:
-                raise LookupError(f"no {SETTINGS.service.model_tag} model in the store")
-            self._serve(load_predictor(tag, SETTINGS.model.thresholds))
-        except Exception:
-            # A pod without a model must start (so /livez answers) and fail /readyz.
-            logger.exception("no fair-price model loaded; /readyz will fail until one is")
-            return
-        # What is loaded now lives as long as the worker: keep it out of every collection.
-        gc.collect()
-        gc.freeze()
+        self.serving.start()
+        self.watch_task: asyncio.Task[None] | None = None
 
-    def _serve(self, predictor: Predictor) -> None:
-        self.answers = Answers(predictor, self.cache)
-        logger.info("serving %s (%d items)", predictor.model_version, len(predictor.table))
+    @property
+    def answers(self) -> Answers | None:
+        return self.serving.answers
 
     @bentoml.on_startup
     async def _connect_shared_state(self) -> None:
         if isinstance(SECURITY.limiter, RedisLimiter):
             await SECURITY.limiter.warm_up()
         every = SETTINGS.service.reload_seconds
-        if every > 0 and not self.watcher.pinned:
-            self.watch_task = asyncio.create_task(self.watcher.run(every))
+        if every > 0:
+            self.watch_task = asyncio.create_task(self.serving.run(every))
 
     @bentoml.on_shutdown
     async def _disconnect_shared_state(self) -> None:
+        if self.watch_task is not None:
+            self.watch_task.cancel()
         if isinstance(SECURITY.limiter, RedisLimiter):
             await SECURITY.limiter.close()
-        if self.cache is not None and self.cache.redis is not None:
-            await self.cache.redis.guard.close()
+        cache = self.serving.cache
+        if cache is not None and cache.redis is not None:
+            await cache.redis.guard.close()
 
     def __is_ready__(self) -> bool:
-        return self.answers is not None
+        return self.serving.ready
 
     @bentoml.api(route="/fair_price")
     async def fair_price(self, card_id: CardId, date: IsoDate = None) -> Any:
@@ -171,19 +170,24 @@ class PokeWatch:
 
     @bentoml.api(route="/admin/reload")
     async def admin_reload(self) -> Any:
-        """Load the newest production model now (admin scope); other workers follow within
-        `service.reload_seconds`."""
-        reloaded = await self.watcher.check()
+        """Load the newest production model and published day now (admin scope); other
+        workers follow within `service.reload_seconds`."""
+        reloaded = await self.serving.check()
         if self.answers is None:
             return unavailable()
-        return {"model_version": self.answers.model_version, "reloaded": reloaded}
+        return {
+            "model_version": self.answers.model_version,
+            "published": self.serving.published,
+            "reloaded": reloaded,
+        }
 
     @bentoml.api(route="/health")
     async def health(self) -> Any:
-        """Model tag, item count, data window and cache statistics (503 without a model)."""
+        """Model, data window, freshness, the jobs' last runs and cache statistics (503
+        without a model)."""
         if self.answers is None:
             return unavailable()
-        return self.answers.health()
+        return self.serving.health()
 
 
 # The first added is the outermost: request ID → size limit → auth → rate limit → app.

@@ -27,6 +27,12 @@ from service.redis_guard import RedisGuard
 Clock = Callable[[], float]
 # A cached answer: its JSON body and its signal (for the signal counter on hits).
 Cached = tuple[bytes, str]
+NO_SIGNAL = "none"  # the signal counter's label for an answer without a signal
+
+
+def signal_label(answer: dict[str, object]) -> str:
+    signal = answer.get("signal")
+    return signal if isinstance(signal, str) else NO_SIGNAL
 
 
 @dataclass
@@ -246,7 +252,8 @@ def answer_decoder(model_tag: str) -> Decode:
             return None
         if not isinstance(answer, dict) or answer.get("model_version") != model_tag:
             return None
-        signal = answer.get("signal")
-        return (value, signal) if isinstance(signal, str) else None
+        if "signal" not in answer:
+            return None
+        return value, signal_label(answer)
 
     return decode

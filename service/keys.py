@@ -19,7 +19,6 @@ import hmac
 import os
 import re
 import secrets
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +27,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from service.files import atomic_write_bytes
 
 KEY_PATTERN = re.compile(r"^pw_([a-z0-9]{1,16})_([0-9a-f]{12})_([0-9a-f]{48})$")
 PEPPER_VARIABLE = "POKEWATCH_KEY_PEPPER"
@@ -131,18 +132,7 @@ class KeysFile:
             self._write(content)
 
     def _write(self, content: KeyFile) -> None:
-        data = content.model_dump_json(indent=2).encode()
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(data)
-                stream.flush()
-                os.fsync(stream.fileno())
-            Path(temporary).chmod(0o600)
-            Path(temporary).replace(self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(self.path, content.model_dump_json(indent=2).encode(), mode=0o600)
 
     def create(
         self,

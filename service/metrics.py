@@ -25,6 +25,11 @@ class ServiceMetrics:
     cache_lookups: Counter
     batch_size: Histogram
     signals: Counter
+    data_as_of: Gauge
+    data_age: Gauge
+    job_last_success: Gauge
+    job_last_failure: Gauge
+    model_fallback: Gauge
 
 
 @cache
@@ -56,4 +61,31 @@ def service_metrics() -> ServiceMetrics:
             "pokewatch_batch_size", "Items per /batch_predict call.", buckets=BATCH_BUCKETS
         ),
         signals=Counter("pokewatch_signals_total", "Signals answered, by type.", ["signal"]),
+        data_as_of=Gauge(
+            "pokewatch_data_as_of_timestamp_seconds",
+            "End (UTC) of the newest collected day the answers are about.",
+            multiprocess_mode="livemax",
+        ),
+        data_age=Gauge(
+            "pokewatch_data_age_seconds",
+            "Seconds since the end of the newest collected day the answers are about.",
+            multiprocess_mode="livemax",
+        ),
+        job_last_success=Gauge(
+            "pokewatch_job_last_success_timestamp_seconds",
+            "When each job (daily, collect, score, retrain) last succeeded.",
+            ["job"],
+            multiprocess_mode="livemax",
+        ),
+        job_last_failure=Gauge(
+            "pokewatch_job_last_failure_timestamp_seconds",
+            "When each job (daily, collect, score, retrain) last failed.",
+            ["job"],
+            multiprocess_mode="livemax",
+        ),
+        model_fallback=Gauge(
+            "pokewatch_model_fallback",
+            "1 while the newest production model cannot be used and an older one is served.",
+            multiprocess_mode="livemax",
+        ),
     )

@@ -1,6 +1,9 @@
-"""Service settings: the `service`, `security` and `redis` sections of configuration.yaml."""
+"""Service settings: the `service`, `security`, `cache`, `redis` and `store` sections of
+configuration.yaml (`store` is shared with the jobs: they write where the service reads)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -16,8 +19,10 @@ class ServiceConfig(BaseModel):
     timeout_seconds: int = Field(default=10, ge=1, le=600)
     max_batch_size: int = Field(default=1000, ge=1, le=100_000)
     max_page_size: int = Field(default=500, ge=1, le=10_000)
-    # How often each worker looks for a newly promoted model (0: never).
+    # How often each worker looks for a newly promoted model or published day (0: never).
     reload_seconds: float = Field(default=30, ge=0)
+    # Answers say `stale: true` once the newest collected day is older than this.
+    stale_after_hours: float = Field(default=36, gt=0)
 
 
 class RateLimitConfig(BaseModel):
@@ -91,8 +96,21 @@ class RedisConfig(BaseModel):
     cool_down_seconds: float = Field(default=2.0, ge=0)
 
 
+class StoreSettings(BaseModel):
+    """Where trained models, published answers and the jobs' status live (`service.store`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # None: BentoML's home (BENTOML_HOME, ~/bentoml by default). Deployments point the jobs
+    # and the API at one shared directory.
+    path: Path | None = None
+    # Published days kept for the production model (older models keep their newest one).
+    keep_published: int = Field(default=7, ge=1)
+
+
 class ServiceSettings(ConfigFileSettings):
     model: ModelSettings = ModelSettings()
+    store: StoreSettings = StoreSettings()
     service: ServiceConfig = ServiceConfig()
     security: SecurityConfig = SecurityConfig()
     cache: CacheConfig = CacheConfig()

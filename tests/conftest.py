@@ -43,7 +43,9 @@ def model_tag() -> str:
     from model.data import load_prices
     from model.settings import Settings, load_settings
     from model.training import train
-    from pipelines.registry import save_to_store
+    from service.settings import StoreSettings
+    from service.store import Stage, Store
 
     settings = load_settings(Settings).model.model_copy(update={"strategy": "mean3"})
-    return save_to_store(train(load_prices().valid, settings))
+    store = Store.from_settings(StoreSettings())
+    return store.registry.save(train(load_prices().valid, settings).trained, Stage.PRODUCTION)

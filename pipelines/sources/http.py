@@ -97,8 +97,11 @@ class JsonClient:
             return response.json()
         except ValueError as error:
             raise SourceError(
-                f"GET {response.request.url} answered malformed JSON: {error}"
+                f"GET {response.request.url} answered malformed JSON (a truncated body?): {error}"
             ) from None
+
+    def get_text(self, path: str) -> str:
+        return self.get(path).text
 
     def get(self, path: str, params: Mapping[str, str | int] | None = None) -> httpx.Response:
         """A successful response (after retries), or a SourceError saying what went wrong."""
@@ -114,7 +117,8 @@ class JsonClient:
         except httpx.HTTPStatusError as error:
             raise SourceError(
                 f"GET {error.request.url} answered {error.response.status_code} "
-                f"{error.response.reason_phrase}"
+                f"{error.response.reason_phrase}",
+                status=error.response.status_code,
             ) from error
         except httpx.HTTPError as error:
             raise SourceError(f"GET {self._http.base_url}{path} failed: {error!r}") from error

@@ -1,17 +1,21 @@
 """PokemonPriceTracker API v2 (Bearer key): set-wide and per-card requests, price history.
 
 The key comes from the environment variable named in `sources.pokemonpricetracker`. The
-free tier allows about 100 calls a day, so a run spends at most `max_calls_per_run`
-requests (retries count) and stops with a clear error past it.
+free tier allows about 100 calls a UTC day, so all runs of a day together spend at most
+`max_calls_per_day` requests (retries count; the count is kept in a file of the collector's
+state directory) and stop with a clear error past it.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -23,25 +27,50 @@ from pipelines.settings import (
     PokemonPriceTrackerSettings,
     RetrySettings,
 )
-from pipelines.sources import SourceError
+from pipelines.sources import Snapshot, SourceError
 from pipelines.sources.http import JsonClient
+from service.files import atomic_write_bytes
 
 
 class BudgetExhaustedError(SourceError):
-    """The run's call budget is spent; the rest waits for tomorrow's run."""
+    """The day's call budget is spent; the rest waits for tomorrow."""
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
 
 
 class CallBudget:
-    def __init__(self, limit: int) -> None:
+    """Calls per UTC day across runs and processes, counted in `state_file` (locked)."""
+
+    def __init__(self, limit: int, state_file: Path, today: Callable[[], date] = utc_today) -> None:
         self.limit = limit
-        self.spent = 0
+        self.state_file = state_file
+        self._today = today
+
+    def spent(self) -> int:
+        """Calls spent today so far."""
+        try:
+            state = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return 0
+        if not isinstance(state, dict) or state.get("day") != self._today().isoformat():
+            return 0
+        spent = state.get("spent", 0)
+        return spent if isinstance(spent, int) else 0
 
     def spend(self) -> None:
-        if self.spent >= self.limit:
-            raise BudgetExhaustedError(
-                f"PokemonPriceTracker call budget of {self.limit} per run is spent"
-            )
-        self.spent += 1
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        with (self.state_file.parent / f".{self.state_file.name}.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            spent = self.spent()
+            if spent >= self.limit:
+                raise BudgetExhaustedError(
+                    f"PokemonPriceTracker call budget of {self.limit} per UTC day is spent "
+                    f"({self.state_file}); the rest waits for tomorrow"
+                )
+            state = {"day": self._today().isoformat(), "spent": spent + 1}
+            atomic_write_bytes(self.state_file, json.dumps(state).encode())
 
 
 class CardPrices(BaseModel):
@@ -130,6 +159,7 @@ class PokemonPriceTrackerClient:
         self,
         settings: PokemonPriceTrackerSettings,
         retry: RetrySettings,
+        budget: CallBudget,
         api_key: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -139,7 +169,7 @@ class PokemonPriceTrackerClient:
                 f"PokemonPriceTracker needs an API key in the environment variable "
                 f"{settings.api_key_env}"
             )
-        self.budget = CallBudget(settings.max_calls_per_run)
+        self.budget = budget
         self._http = JsonClient(
             settings.base_url,
             retry,
@@ -194,32 +224,59 @@ class PokemonPriceTrackerSource:
         self,
         client: PokemonPriceTrackerClient,
         selections: list[PokemonPriceTrackerSelection],
-        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        today: Callable[[], date] = utc_today,
     ) -> None:
         self._client = client
         self._selections = selections
         self._today = today
 
-    def fetch(self, day: date) -> pd.DataFrame:
+    def fetch(self, day: date | None) -> Snapshot:
+        """Current prices for today (or `day` None), the price history for a past day.
+
+        A failed request (or the day's budget running out) does not lose the cards already
+        fetched: they are returned, and the snapshot lists what failed."""
+        today = self._today()
+        wanted = day or today
         # History depth reaching back to `day`; today's price needs no history.
-        days_back = (self._today() - day).days
+        days_back = (today - wanted).days
         history_days = days_back + 1 if days_back > 0 else None
-        records = []
+        records: list[dict[str, Any]] = []
+        failures: list[str] = []
         for selection in self._selections:
-            for card in self._cards(selection, history_days):
-                price = self._price_on(card, day, history_days)
-                records.append(self._row(card, selection, day, price))
-        return pd.DataFrame.from_records(records)
+            try:
+                for card in self._cards(selection, history_days, failures):
+                    price = self._price_on(card, wanted, history_days)
+                    records.append(self._row(card, selection, wanted, price))
+            except BudgetExhaustedError as error:
+                failures.append(str(error))
+                break
+            except SourceError as error:
+                failures.append(f"set {selection.set_id}: {error}")
+        budget = self._client.budget
+        note = f"{budget.spent()} of {budget.limit} calls spent today"
+        return Snapshot(wanted, pd.DataFrame.from_records(records), note, tuple(failures))
 
     def _cards(
-        self, selection: PokemonPriceTrackerSelection, history_days: int | None
-    ) -> list[Card]:
+        self,
+        selection: PokemonPriceTrackerSelection,
+        history_days: int | None,
+        failures: list[str],
+    ) -> Iterator[Card]:
         if selection.tcgplayer_ids:
-            return [self._client.card(tid, history_days) for tid in selection.tcgplayer_ids]
+            for tcgplayer_id in selection.tcgplayer_ids:
+                try:
+                    card = self._client.card(tcgplayer_id, history_days)
+                except BudgetExhaustedError:
+                    raise
+                except SourceError as error:
+                    failures.append(f"card {tcgplayer_id}: {error}")
+                    continue
+                yield card
+            return
         cards = self._client.set_cards(selection.set_id, selection.language, history_days)
         priced = [card for card in cards if card.market_price is not None]
         priced.sort(key=lambda card: card.market_price or 0.0, reverse=True)
-        return priced[: selection.top]
+        yield from priced[: selection.top]
 
     @staticmethod
     def _price_on(card: Card, day: date, history_days: int | None) -> float | None:

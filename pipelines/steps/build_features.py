@@ -2,7 +2,7 @@
 
 The features proper (the daily item x day panel and the strategies' trailing statistics)
 are computed inside `model.training`, the same code the artifact is built with, so
-training and serving cannot disagree about them.
+training and scoring cannot disagree about them.
 """
 
 from typing import Annotated
@@ -10,16 +10,16 @@ from typing import Annotated
 import pandas as pd
 from zenml import log_metadata, step
 
-from model.schema import validate_prices
+from model.settings import load_settings
+from pipelines.settings import PipelineSettings
+from pipelines.training_flow import validate
 
 
 @step
 def build_features(
     raw_prices: pd.DataFrame,
 ) -> tuple[Annotated[pd.DataFrame, "prices"], Annotated[pd.DataFrame, "rejected_prices"]]:
-    checked = validate_prices(raw_prices)
-    if checked.valid.empty:
-        raise ValueError(f"no valid price rows to train on: {checked.summary()}")
+    checked = validate(raw_prices, load_settings(PipelineSettings))
     reasons = checked.rejected.get("reason", pd.Series(dtype="string")).value_counts()
     log_metadata(
         {

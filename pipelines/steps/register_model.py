@@ -1,4 +1,4 @@
-"""Step: save the model to the BentoML store, as production or as a rejected challenger."""
+"""Step: save the model to the store, as production or as a rejected challenger."""
 
 from typing import Annotated, Any
 
@@ -6,10 +6,10 @@ from zenml import get_step_context, log_metadata, step
 
 from model.settings import load_settings
 from model.training import TrainingResult
-from pipelines.registry import REJECTED_STAGE, save_to_store
+from pipelines.promotion import PromotionDecision
 from pipelines.settings import PipelineSettings
-from pipelines.tracking import log_registration, tracking_run
-from service.models import PRODUCTION_STAGE
+from pipelines.training_flow import register
+from service.store import Store
 
 
 @step
@@ -17,19 +17,14 @@ def register_model(
     training_result: TrainingResult, promotion_decision: dict[str, Any], mlflow_run_id: str
 ) -> Annotated[str, "model_tag"]:
     settings = load_settings(PipelineSettings)
-    stage = PRODUCTION_STAGE if promotion_decision["promote"] else REJECTED_STAGE
     run = get_step_context().pipeline_run
-    tag = save_to_store(
+    tag = register(
         training_result,
-        stage=stage,
-        extra_metadata={
-            "pipeline_run_id": str(run.id),
-            "pipeline_run": run.name,
-            "mlflow_run_id": mlflow_run_id,
-            "promotion": promotion_decision,
-        },
+        PromotionDecision(**promotion_decision),
+        mlflow_run_id,
+        settings,
+        Store.from_settings(settings.store),
+        {"pipeline_run_id": str(run.id), "pipeline_run": run.name},
     )
-    with tracking_run(settings.mlflow, run_id=mlflow_run_id):
-        log_registration(tag, stage)
-    log_metadata({"model_tag": tag, "stage": stage})
+    log_metadata({"model_tag": tag, "promoted": promotion_decision["promote"]})
     return tag

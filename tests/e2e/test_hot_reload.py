@@ -10,8 +10,9 @@ import pytest
 from model.data import load_prices
 from model.settings import Settings, load_settings
 from model.training import train
-from pipelines.registry import REJECTED_STAGE, save_to_store
 from service.keys import KeysFile, Scope
+from service.settings import StoreSettings
+from service.store import Stage, Store
 from tests.e2e.conftest import bentoml_serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -34,8 +35,9 @@ def test_promoted_model_reaches_all_workers(model_tag: str, api_key: str) -> Non
     with bentoml_serve("service:PokeWatch", env=env) as base:
         before = versions_seen(base, api_key)
         assert len(before) == 1
-        rejected = save_to_store(result, stage=REJECTED_STAGE)
-        promoted = save_to_store(result)
+        registry = Store.from_settings(StoreSettings()).registry
+        rejected = registry.save(result.trained, Stage.REJECTED)
+        promoted = registry.save(result.trained, Stage.PRODUCTION)
         deadline = time.monotonic() + 20
         while (seen := versions_seen(base, api_key)) != {promoted}:
             assert rejected not in seen

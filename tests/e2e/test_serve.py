@@ -1,20 +1,23 @@
 """End to end: a real `bentoml serve` of the service, called over HTTP."""
 
-import json
-import shutil
-from pathlib import Path
+from dataclasses import replace
 
-import bentoml
 import httpx
 import pytest
 
-from model.artifact import MODEL_NAME
-from service.models import select_model_tag
+from service.settings import StoreSettings
+from service.store import Stage, Store
 from tests.e2e.conftest import bentoml_serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SEALED = "tcg-133777"
+
+
+def served_model() -> str:
+    selection = Store.from_settings(StoreSettings()).select()
+    assert selection is not None
+    return selection.model.tag
 
 
 def test_fair_price(http: httpx.Client) -> None:
@@ -24,7 +27,7 @@ def test_fair_price(http: httpx.Client) -> None:
     assert (body["card_id"], body["price_date"], body["model_version"]) == (
         SEALED,
         "2024-06-01",
-        select_model_tag(f"{MODEL_NAME}:latest"),  # other tests may have promoted a newer one
+        served_model(),  # other tests may have promoted a newer one
     )
     assert body["market_price"] > 0
     assert body["fair_price"] > 0
@@ -62,16 +65,17 @@ def test_probes_need_no_key(served: str) -> None:
 
 
 def test_readyz_fails_when_the_model_cannot_be_loaded(model_tag: str, api_key: str) -> None:
-    """A pod whose model is unreadable starts (liveness) but never passes readiness."""
-    stored = bentoml.models.get(model_tag)
-    broken_name = "pokewatch-broken"
-    with bentoml.models.create(broken_name) as broken:
-        shutil.copytree(stored.path, broken.path, dirs_exist_ok=True)
-        info_file = Path(broken.path) / "model.json"
-        info_file.write_text(json.dumps({**json.loads(info_file.read_text()), "format": 0}))
+    """A pod whose only production model is unreadable starts (liveness) but never passes
+    readiness."""
+    name = "pokewatch-broken"
+    registry = Store.from_settings(StoreSettings()).registry
+    good = registry.load(registry.get(model_tag))
+    # Saved with matching checksums (it verifies), so only loading it fails.
+    unreadable = replace(good, info={**good.info, "format": 0})
+    Store.from_settings(StoreSettings(), name).registry.save(unreadable, Stage.PRODUCTION)
     with bentoml_serve(
         "service:PokeWatch",
-        env={"POKEWATCH_SERVICE__MODEL_TAG": f"{broken_name}:latest"},
+        env={"POKEWATCH_SERVICE__MODEL_TAG": f"{name}:latest"},
         ready_path="/livez",
     ) as base:
         assert httpx.get(f"{base}/readyz").status_code == 503

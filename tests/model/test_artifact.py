@@ -12,6 +12,7 @@ from model.artifact import (
     INFO_FILE,
     ITEMS_FILE,
     PREDICTIONS_FILE,
+    STATE_FILE,
     TrainedModel,
     build_trained_model,
     load_trained_model,
@@ -64,6 +65,7 @@ def test_build_trained_model(trained: TrainedModel, small_prices: pd.DataFrame) 
         "horizon": 1,
         "hyperparameters": {},
         "params": {},
+        "scores_from": "2024-01-02",
         "band": {
             "coverage": 0.8,
             "calibration_days": 90,
@@ -125,5 +127,66 @@ def test_format_mismatch_raises(trained: TrainedModel, tmp_path: Path, bad_forma
         info["format"] = bad_format
     (tmp_path / INFO_FILE).write_text(json.dumps(info))
 
-    with pytest.raises(ValueError, match=r"model artifact format .* is not one of 1, 2; retrain"):
+    with pytest.raises(
+        ValueError, match=r"model artifact format .* is not one of 1, 2, 3; retrain"
+    ):
         load_trained_model(tmp_path)
+
+
+def panel_prices(panel: pd.DataFrame) -> pd.DataFrame:
+    """Validated price rows of a panel's observations."""
+    from model.schema import validate_prices
+
+    rows = panel.stack().reset_index()
+    rows.columns = pd.Index(["date", "item_id", "market_price"])
+    return validate_prices(rows.assign(name=rows["item_id"], source="test")).valid
+
+
+def test_a_fit_is_stored_without_pickle_and_predicts_the_same(tmp_path: Path) -> None:
+    from model.evaluation import out_of_sample
+    from tests.model.test_gbm import gbm_model, spiky_panel
+
+    panel = spiky_panel(items=6, days=60)
+    prices = panel_prices(panel)
+    settings = BacktestSettings(min_history_days=30, refit_every_days=10)
+    model = gbm_model()
+    trained = build_trained_model(
+        prices, model, settings, computed=out_of_sample(panel, model, settings)
+    )
+    assert trained.model.state is not None
+    save_trained_model(trained, tmp_path)
+    assert (tmp_path / STATE_FILE).is_file()
+    assert not load_trained_model(tmp_path).model.state  # the service never loads the fit
+    loaded = load_trained_model(tmp_path, with_state=True)
+    np.testing.assert_array_equal(
+        loaded.model.fair_prices(panel).to_numpy(), trained.model.fair_prices(panel).to_numpy()
+    )
+
+
+def test_a_stored_fit_asking_for_other_types_is_refused(tmp_path: Path) -> None:
+    import skops.io
+
+    from model import gbm
+
+    skops.io.dump((np.arange(3), [1.0]), tmp_path / STATE_FILE)
+    with pytest.raises(ValueError, match="expected 3 quantile models"):
+        gbm.load_state(tmp_path / STATE_FILE)
+    skops.io.dump(FairPriceModel("last"), tmp_path / "other.skops")
+    with pytest.raises(ValueError, match="refusing to load a fit holding types"):
+        gbm.load_state(tmp_path / "other.skops")
+
+
+def test_a_fitted_artifact_without_its_fit_cannot_score(tmp_path: Path) -> None:
+    from model.evaluation import out_of_sample
+    from tests.model.test_gbm import gbm_model, spiky_panel
+
+    panel = spiky_panel(items=6, days=60)
+    prices = panel_prices(panel)
+    settings = BacktestSettings(min_history_days=30, refit_every_days=10)
+    trained = build_trained_model(
+        prices, gbm_model(), settings, computed=out_of_sample(panel, gbm_model(), settings)
+    )
+    save_trained_model(trained, tmp_path)
+    (tmp_path / STATE_FILE).unlink()
+    with pytest.raises(ValueError, match="holds no fit"):
+        load_trained_model(tmp_path, with_state=True)

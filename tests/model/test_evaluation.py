@@ -233,7 +233,8 @@ def test_out_of_sample_fits_only_on_days_before_each_block(
     fitted_upto, predicted_upto = _fake_fitted_strategy(monkeypatch)
     panel = make_panel({"a": [float(k + 1) for k in range(20)], "b": [2.0] * 20})
     # Blocks start on days 0 (the prior), 5, 9, 13 and 17.
-    computed = out_of_sample(panel, FairPriceModel("probe", horizon=2), panel.index[5], 4)
+    settings = BacktestSettings(min_history_days=5, refit_every_days=4)
+    computed = out_of_sample(panel, FairPriceModel("probe", horizon=2), settings)
     fair = computed.fair
 
     assert fitted_upto == [None, day(4), day(8), day(12), day(16)]

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 
 from model import gbm
-from model.evaluation import out_of_sample
+from model.evaluation import BacktestSettings, out_of_sample
 from model.strategies import STRATEGIES, FairPriceModel
 from tests.model.conftest import make_panel, panel_and_perturbed_suffix
 
@@ -101,10 +101,11 @@ def test_fast_out_of_sample_equals_fitting_block_by_block(
 ) -> None:
     panel = spiky_panel(items=8, days=90)
     model = gbm_model(horizon=2)
-    fast = out_of_sample(panel, model, panel.index[30], 20)
+    settings = BacktestSettings(min_history_days=30, refit_every_days=20)
+    fast = out_of_sample(panel, model, settings)
     slow_strategy = replace(STRATEGIES["quantile_gbm"], out_of_sample=None)
     monkeypatch.setitem(STRATEGIES, "quantile_gbm", slow_strategy)
-    slow = out_of_sample(panel, model, panel.index[30], 20)
+    slow = out_of_sample(panel, model, settings)
     np.testing.assert_allclose(fast.fair, slow.fair, equal_nan=True)
     np.testing.assert_allclose(fast.low, slow.low, equal_nan=True)
     np.testing.assert_allclose(fast.high, slow.high, equal_nan=True)

@@ -23,6 +23,10 @@ def test_latest_answer(predictor: Predictor) -> None:
         "fair_high": None,
         "deviation_pct": pytest.approx(1 / 14),
         "signal": "HOLD",
+        "reason": None,
+        "history_days": 5,
+        "data_as_of": "2024-01-05",
+        "stale": False,
         "model_version": "test-version",
     }
 
@@ -57,12 +61,41 @@ def test_thresholds_are_used(trained: TrainedModel) -> None:
     assert tight.fair_price("a", None)["signal"] == "SELL"  # +7.1 %
 
 
-def test_unfinite_fair_price_is_none(trained: TrainedModel) -> None:
+def test_a_row_the_model_did_not_price_has_no_signal(trained: TrainedModel) -> None:
     trained.predictions.loc[0, "fair_price"] = float("nan")  # a on 2024-01-01
-    answer = Predictor(trained, "v", SignalThresholds()).fair_price("a", "2024-01-01")
+    answer = Predictor(trained, "v", SignalThresholds(rule="fixed")).fair_price("a", "2024-01-01")
+    assert (answer["market_price"], answer["price_date"]) == (10.0, "2024-01-01")
     assert answer["fair_price"] is None
     assert answer["deviation_pct"] is None
-    assert answer["signal"] == "HOLD"
+    assert (answer["signal"], answer["reason"]) == (None, "not_scored")
+
+
+def test_short_histories_get_an_answer_without_a_made_up_signal(trained: TrainedModel) -> None:
+    strict = Predictor(trained, "v", SignalThresholds(rule="fixed"), min_observed_days=3)
+    # d was observed on 2 days: its market price, its history, and no fair price yet.
+    young = strict.fair_price("d", None)
+    assert (young["market_price"], young["history_days"]) == (6.0, 2)
+    assert (young["fair_price"], young["fair_low"], young["signal"]) == (None, None, None)
+    assert young["reason"] == "insufficient_history"
+    # a on its third observed day is priced.
+    assert strict.fair_price("a", "2024-01-03")["signal"] == "SELL"
+    assert strict.fair_price("a", "2024-01-02")["reason"] == "insufficient_history"
+
+
+def test_freshness_and_stale_flag(predictor: Predictor) -> None:
+    from datetime import UTC, datetime
+
+    from model.predictor import freshness
+
+    # Data as of 2024-01-05 is complete at 2024-01-06 00:00 UTC.
+    fresh = predictor.freshness(datetime(2024, 1, 7, 11, tzinfo=UTC), 36)
+    assert (fresh.age_hours, fresh.stale) == (35.0, False)
+    assert predictor.freshness(datetime(2024, 1, 7, 13, tzinfo=UTC), 36).stale
+    # A clock before the data (a clock jump back) is age 0, never stale.
+    early = freshness(predictor.data_as_of, datetime(2020, 1, 1, tzinfo=UTC), 36)
+    assert (early.age_hours, early.stale) == (0.0, False)
+    assert predictor.fair_price("a", None, stale=True)["stale"] is True
+    assert predictor.cards(2, 0, stale=True)["stale"] is True
 
 
 def error_of(predictor: Predictor, card_id: str, on: str | None) -> QueryError:
@@ -224,6 +257,9 @@ def test_band_is_answered_rounded_and_drives_the_band_rule(trained: TrainedModel
         Predictor(trained, "v", SignalThresholds(rule="band")).fair_price("a", None)["signal"]
         == "SELL"
     )
-    # Without a band the band rule holds; the fixed rule still uses the deviation.
-    assert band.fair_price("b", None)["fair_low"] is None
-    assert band.fair_price("b", None)["signal"] == "HOLD"
+    # Without a band the band rule gives no signal (and says why); the fixed rule still
+    # uses the deviation.
+    unbanded = band.fair_price("b", None)
+    assert (unbanded["fair_low"], unbanded["signal"]) == (None, None)
+    assert unbanded["reason"] == "insufficient_history"
+    assert unbanded["market_price"] == 0.5

@@ -18,6 +18,8 @@ os.environ["ZENML_LOGGING_VERBOSITY"] = "WARN"
 os.environ["AUTO_OPEN_DASHBOARD"] = "false"
 
 from pipelines.settings import RetrySettings
+from service.settings import StoreSettings
+from service.store import Store
 
 # Quick retries: the tests count attempts and record the waits rather than wait.
 FAST_RETRY = RetrySettings(
@@ -39,7 +41,8 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def write_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private configuration.yaml: the fast `last` strategy, stores under tmp_path.
+    """A private configuration.yaml: the fast `last` strategy, stores under tmp_path (the
+    model store and publications too).
 
     Tests append YAML sections to the returned file.
     """
@@ -52,6 +55,11 @@ collector:
   raw_dir: {tmp_path / "raw"}
   quarantine_dir: {tmp_path / "quarantine"}
   archive_dir: {tmp_path / "archives"}
+  cache_dir: {tmp_path / "cache"}
+  catalogue_file: {tmp_path / "catalogue.parquet"}
+  state_dir: {tmp_path / "state"}
+store:
+  path: {tmp_path / "store"}
 mlflow:
   tracking_uri: sqlite:///{tmp_path / "mlflow.db"}
   artifact_location: {(tmp_path / "mlartifacts").as_uri()}
@@ -59,3 +67,8 @@ mlflow:
     )
     monkeypatch.setenv("POKEWATCH_CONFIG", str(config))
     return config
+
+
+def private_store(tmp_path: Path) -> Store:
+    """The store `write_config` points at."""
+    return Store.from_settings(StoreSettings(path=tmp_path / "store"))

@@ -6,18 +6,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-import bentoml
 import mlflow
 import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.registry import (
-    REJECTED_STAGE,
-    load_from_store,
-    production_model,
-)
-from service.models import PRODUCTION_STAGE, STAGE_LABEL
+from service.store import Stage
+from tests.pipelines.conftest import private_store
 
 runner = CliRunner()
 
@@ -35,10 +30,12 @@ def test_a_worse_challenger_is_kept_out_of_production(
     champion = runner.invoke(app, ["train"])
     assert champion.exit_code == 0, champion.output
     champion_tag = saved_tag(champion.output)
-    assert bentoml.models.get(champion_tag).info.labels[STAGE_LABEL] == PRODUCTION_STAGE
-    champion_model = production_model()
+    registry = private_store(tmp_path).registry
+    assert registry.get(champion_tag).stage == Stage.PRODUCTION
+    champion_model = registry.newest_production()
     assert champion_model is not None
-    assert str(champion_model.tag) == champion_tag
+    assert champion_model.tag == champion_tag
+    assert f"published {champion_tag}@" in champion.output
 
     # mean3 passes a looser gate but forecasts worse than `last` on the same rows.
     monkeypatch.setenv("POKEWATCH_MODEL__STRATEGY", "mean3")
@@ -48,12 +45,14 @@ def test_a_worse_challenger_is_kept_out_of_production(
     assert "keep the champion: challenger mape 0.0" in challenger.output
     assert f"champion {champion_tag} mape 0.0" in challenger.output
     challenger_tag = saved_tag(challenger.output)
-    stored = bentoml.models.get(challenger_tag)
-    assert stored.info.labels[STAGE_LABEL] == REJECTED_STAGE
-    metadata: dict[str, Any] = dict(stored.info.metadata)
+    stored = registry.get(challenger_tag)
+    assert stored.stage == Stage.REJECTED
+    metadata: dict[str, Any] = dict(stored.metadata)
     promotion = metadata["promotion"]
     assert promotion["promote"] is False
-    assert load_from_store()[0] == champion_tag
+    newest = registry.newest_production()
+    assert newest is not None
+    assert newest.tag == champion_tag
 
     # Both scores reach MLflow.
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -66,21 +65,28 @@ def test_a_worse_challenger_is_kept_out_of_production(
     # A rollback/override: promoting a stored version makes a production copy of it.
     promoted = runner.invoke(app, ["promote", challenger_tag])
     assert promoted.exit_code == 0, promoted.output
-    tag, trained = load_from_store()
-    assert tag != challenger_tag
-    assert bentoml.models.get(tag).info.metadata["promoted_from"] == challenger_tag
-    assert trained.model.strategy == "mean3"
+    copy = registry.newest_production()
+    assert copy is not None
+    assert copy.tag != challenger_tag
+    assert copy.metadata["promoted_from"] == challenger_tag
+    assert registry.load(copy).model.strategy == "mean3"
+    # ... and publishes its answers: the service serves the new production model's day.
+    assert f"published {copy.tag}@" in promoted.output
 
 
-def test_a_model_failing_the_gate_is_not_saved(
-    write_config: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_model_failing_the_gate_is_not_saved_but_tracked(
+    write_config: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    before = {str(model.tag) for model in bentoml.models.list()}
     monkeypatch.setenv("POKEWATCH_MODEL__GATE__MAX_MAPE", "0.0001")
     result = runner.invoke(app, ["train"])
     assert result.exit_code == 1
     assert "gate failed: MAPE" in result.output
-    assert {str(model.tag) for model in bentoml.models.list()} == before
+    assert private_store(tmp_path).registry.models() == []
+    # The CLI runs the pipeline's flow: a failed model leaves its MLflow run behind.
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = mlflow.search_runs(experiment_names=["pokewatch-fair-price"], output_format="list")
+    assert run.data.tags["gate"] == "failed"
+    assert run.data.metrics["mape"] > 0.0001
 
 
 def test_promoting_an_unknown_tag_fails(write_config: Path) -> None:

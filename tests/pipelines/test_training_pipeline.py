@@ -6,13 +6,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-import bentoml
 import mlflow
 import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from service.models import PRODUCTION_STAGE, STAGE_LABEL
+from service.store import Stage
+from tests.pipelines.conftest import private_store
 
 pytestmark = pytest.mark.slow
 
@@ -35,9 +35,10 @@ def test_pipeline_registers_a_tracked_production_model_and_fails_on_the_gate(
     assert run.status == ExecutionStatus.COMPLETED
     tag = run.steps["register_model"].output.load()
 
-    stored = bentoml.models.get(tag)
-    assert stored.info.labels[STAGE_LABEL] == PRODUCTION_STAGE
-    metadata: dict[str, Any] = dict(stored.info.metadata)
+    store = private_store(tmp_path)
+    stored = store.registry.get(tag)
+    assert stored.stage == Stage.PRODUCTION
+    metadata: dict[str, Any] = dict(stored.metadata)
     assert metadata["pipeline_run_id"] == str(run.id)
     assert metadata["strategy"] == "last"
     metrics = metadata["metrics"]
@@ -54,14 +55,20 @@ def test_pipeline_registers_a_tracked_production_model_and_fails_on_the_gate(
         a.path for a in mlflow.MlflowClient().list_artifacts(tracked.info.run_id, "evaluation")
     }
     assert "evaluation/evaluation.csv" in artifacts
+    # The run published the new production model's answers.
+    publication = run.steps["publish_answers"].output.load()
+    newest = store.publications.newest(tag)
+    assert newest is not None
+    assert publication == newest.id
 
     # A model failing the gate fails the run visibly, after recording its numbers.
     monkeypatch.setenv("POKEWATCH_MODEL__GATE__MAX_MAPE", "0.0001")
-    before = {str(model.tag) for model in bentoml.models.list()}
+    before = store.registry.models()
     result = CliRunner().invoke(app, ["pipeline", "run"])
     assert result.exit_code == 1
     assert "pipeline run failed" in result.output
     assert "evaluate_model" in result.output
-    assert {str(model.tag) for model in bentoml.models.list()} == before
+    assert store.registry.models() == before
+    assert store.jobs.read()["retrain"].last_failure is not None
     failed = max(mlflow_runs(tmp_path), key=lambda r: r.info.start_time)
     assert failed.data.tags["gate"] == "failed"

@@ -8,12 +8,12 @@ from starlette.testclient import TestClient
 def served_tag(model_tag: str) -> str:
     """The model the service loads: the newest production one in the test store, which
     other tests (pipelines, e2e) may have saved after `model_tag`."""
-    from model.artifact import MODEL_NAME
-    from service.models import select_model_tag
+    from service.settings import StoreSettings
+    from service.store import Store
 
-    tag = select_model_tag(f"{MODEL_NAME}:latest")
-    assert tag is not None
-    return tag
+    selection = Store.from_settings(StoreSettings()).select()
+    assert selection is not None
+    return selection.model.tag
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,51 @@
+"""Crash-safe file writes: a reader sees the old file or the new one, never a torn one.
+
+Everything PokeWatch must not lose half-way (the keys file, collected partitions, the jobs'
+status, published answers) is written here: to a hidden temporary file in the target's
+directory, flushed and fsynced, renamed over the target (`os.replace`, atomic on POSIX),
+then the directory is fsynced so the rename itself survives a power cut. A write that
+fails (a full disk, a kill) leaves at most the hidden temporary file, which readers skip
+(pyarrow ignores names starting with '.') and the next write of that name tidies up.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+
+def fsync_directory(directory: Path) -> None:
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def atomic_write(target: Path, write: Callable[[BinaryIO], None], mode: int | None = None) -> None:
+    """Write `target` through `write(stream)` atomically; `mode` sets its permissions."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if mode is not None:
+            temp.chmod(mode)
+        temp.replace(target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    fsync_directory(target.parent)
+
+
+def atomic_write_bytes(target: Path, data: bytes, mode: int | None = None) -> None:
+    def write(stream: BinaryIO) -> None:
+        stream.write(data)
+
+    atomic_write(target, write, mode)

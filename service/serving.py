@@ -1,0 +1,162 @@
+"""What one worker answers from, kept current with the store while it serves.
+
+At start and every `service.reload_seconds`, the worker asks the store (`service.store`)
+for the selection (the production model and its newest published day) and, when that
+changed, loads it in a thread and swaps it in: requests in flight finish on the table they
+started with, and cache keys carry the table's version, so no old answer is served as new.
+A selection that does not load is skipped (logged once) and the next one is tried, so a
+corrupt newest model or publication never leaves a worker without answers while a good
+one exists. Each check also refreshes the freshness and job gauges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from typing import Any
+
+from model.predictor import Predictor, end_of_day
+from service.answers import Answers, Clock, utc_now
+from service.cache import PredictionCache
+from service.metrics import service_metrics
+from service.settings import ServiceSettings
+from service.store import Selection, Store, pinned_tag
+
+logger = logging.getLogger("pokewatch.serving")
+
+
+class Serving:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        store: Store,
+        cache: PredictionCache | None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.cache = cache
+        self.clock = clock
+        self.pinned = pinned_tag(settings.service.model_tag)
+        self.answers: Answers | None = None
+        self.selection: Selection | None = None
+        # Models and publications that failed to load: never tried again by this worker.
+        self._failed: set[str] = set()
+
+    @property
+    def ready(self) -> bool:
+        return self.answers is not None
+
+    @property
+    def published(self) -> str | None:
+        """The publication served (None: the model's own table, or nothing)."""
+        selection = self.selection
+        return selection.publication.id if selection and selection.publication else None
+
+    def _prepare(self) -> tuple[Selection, Predictor] | None:
+        """The current selection loaded, when it differs from what is served (else None)."""
+        while True:
+            selection = self.store.select(self.pinned, frozenset(self._failed))
+            if selection is None or (
+                self.selection is not None and selection.version == self.selection.version
+            ):
+                return None
+            try:
+                table = self.store.load(selection)
+                predictor = Predictor(
+                    table,
+                    selection.model.tag,
+                    self.settings.model.thresholds,
+                    self.settings.model.min_observed_days,
+                )
+            except Exception:
+                logger.exception("cannot load %s; trying the next one", selection.version)
+                self._failed.add(selection.version)
+                continue
+            return selection, predictor
+
+    def _swap(self, prepared: tuple[Selection, Predictor]) -> None:
+        selection, predictor = prepared
+        previous = self.selection.version if self.selection else None
+        self.selection = selection
+        self.answers = Answers(
+            predictor, self.cache, self.settings.service.stale_after_hours, self.clock
+        )
+        # What is loaded now lives as long as it is served: keep it out of every collection.
+        gc.collect()
+        gc.freeze()
+        logger.warning(
+            "serving %s (%d items, data as of %s; was %s)",
+            selection.version,
+            len(predictor.table),
+            predictor.data_as_of,
+            previous,
+        )
+
+    def start(self) -> None:
+        """Load what to serve now (at worker start); without one, /readyz fails."""
+        prepared = self._prepare()
+        if prepared is None:
+            logger.error("no usable fair-price model in the store; /readyz will fail until one is")
+        else:
+            self._swap(prepared)
+        self.update_gauges()
+
+    async def check(self) -> bool:
+        """Swap in a newly promoted model or published day; whether anything changed."""
+        prepared = await asyncio.to_thread(self._prepare)
+        if prepared is not None:
+            self._swap(prepared)
+        self.update_gauges()
+        return prepared is not None
+
+    async def run(self, every_seconds: float) -> None:
+        while True:
+            await asyncio.sleep(every_seconds)
+            try:
+                await self.check()
+            except Exception:
+                logger.exception("store check failed; will retry")
+
+    def update_gauges(self) -> None:
+        metrics = service_metrics()
+        now = self.clock()
+        if self.answers is not None:
+            end = end_of_day(self.answers.predictor.data_as_of)
+            metrics.data_as_of.set(end.timestamp())
+            metrics.data_age.set(max(0.0, (now - end).total_seconds()))
+        newest = self.store.registry.production() if self.pinned is None else []
+        served = self.selection.model.tag if self.selection else None
+        metrics.model_fallback.set(1 if newest and newest[0].tag != served else 0)
+        for job, run in self.store.jobs.read().items():
+            if run.last_success is not None:
+                metrics.job_last_success.labels(job).set(run.last_success.timestamp())
+            if run.last_failure is not None:
+                metrics.job_last_failure.labels(job).set(run.last_failure.timestamp())
+
+    def health(self) -> dict[str, Any]:
+        """What is served, how fresh it is, and the jobs' last runs (needs `ready`)."""
+        assert self.answers is not None
+        predictor = self.answers.predictor
+        info = predictor.info
+        freshness = predictor.freshness(self.clock(), self.settings.service.stale_after_hours)
+        health: dict[str, Any] = {
+            "status": "ok",
+            "model_version": predictor.model_version,
+            "published": self.published,
+            "strategy": info["strategy"],
+            "horizon": info["horizon"],
+            "items": len(predictor.table),
+            "data_start": predictor.table.start_date().isoformat(),
+            "data_end": predictor.table.last_date().isoformat(),
+            "data_as_of": freshness.data_as_of.isoformat(),
+            "data_age_hours": round(freshness.age_hours, 2),
+            "stale": freshness.stale,
+            "jobs": {
+                job: run.model_dump(mode="json") for job, run in self.store.jobs.read().items()
+            },
+        }
+        if self.cache is not None:
+            health["cache"] = {tier: stats.as_dict() for tier, stats in self.cache.stats.items()}
+        return health
