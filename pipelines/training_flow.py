@@ -27,7 +27,6 @@ from pipelines.progress import Steps
 from pipelines.promotion import PromotionDecision, decide
 from pipelines.publishing import Published, score_and_publish
 from pipelines.settings import PipelineSettings
-from pipelines.tracking import log_registration, log_training, tracking_run
 from service.store import Stage, Store
 
 
@@ -64,6 +63,9 @@ def evaluate(
     run_name: str | None = None,
     params: dict[str, Any] | None = None,
 ) -> Evaluated:
+    # Imported here: MLflow takes seconds to import, and only training needs it.
+    from pipelines.tracking import log_training, tracking_run
+
     decision = (
         decide(result, prices, settings.model, settings.promotion, store.registry)
         if result.passed
@@ -89,6 +91,8 @@ def register(
     store: Store,
     metadata: dict[str, Any] | None = None,
 ) -> str:
+    from pipelines.tracking import log_registration, tracking_run
+
     stage = Stage.PRODUCTION if decision.promote else Stage.REJECTED
     tag = store.registry.save(
         result.trained,

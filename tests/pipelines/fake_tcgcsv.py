@@ -113,6 +113,8 @@ class FakeTcgcsv:
         self.updated: datetime | None = None
         self.rows = pd.DataFrame()
         self.extra: dict[int, list[dict[str, Any]]] = {}
+        # Seconds every answer takes (a slow source, so a job can be killed mid-way).
+        self.delay_seconds = 0.0
         server.expect_request(re.compile(".*")).respond_with_handler(self.handle)
 
     @property
@@ -145,6 +147,8 @@ class FakeTcgcsv:
         )
 
     def handle(self, request: Request) -> Response:
+        if self.delay_seconds:
+            time.sleep(self.delay_seconds)
         path = request.path
         with self.lock:
             self.requests[path] += 1
@@ -205,8 +209,9 @@ def truncated() -> Fault:
 
     def respond(_: Request) -> Response:
         body = b'{"success": true, "errors": [], "results": [{"productId": 1'
+        # An iterable body: werkzeug keeps the declared length instead of measuring it.
         return Response(
-            body,
+            iter([body]),
             content_type="application/json",
             headers={"Content-Length": str(len(body) + 500), "Connection": "close"},
         )

@@ -1,7 +1,14 @@
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
+
+from model.artifact import TrainedModel, build_trained_model
+from model.evaluation import BacktestSettings
+from model.strategies import FairPriceModel
+from service.store import JobsFile, ModelRegistry, Publications, Store
+from tests.model.conftest import SMALL_PRICES, make_prices
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +30,21 @@ def client(served_tag: str, api_key: str) -> Iterator[TestClient]:
     app = PokeWatch.to_asgi()
     with TestClient(app, headers={"X-API-Key": api_key}) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def trained() -> TrainedModel:
+    return build_trained_model(
+        make_prices(SMALL_PRICES),
+        FairPriceModel("mean3", horizon=1),
+        BacktestSettings(min_history_days=1),
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(
+        ModelRegistry.at(tmp_path / "models"),
+        Publications(tmp_path / "published"),
+        JobsFile(tmp_path / "jobs.json"),
+    )
