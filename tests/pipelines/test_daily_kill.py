@@ -4,10 +4,10 @@ A reference run measures how long collecting (from the day cache appearing to th
 partition landing) and scoring (from then to the publication appearing) take; the trials
 then run new days and kill each at a random moment of one phase (half of them while
 collecting, half while scoring: the trial waits for the phase to begin, then for a random
-part of its measured length), check that nothing is torn (every partition reads back without duplicates, every
-visible publication verifies, the jobs file reads), rerun the day and check that it
-completes with every row once. `POKEWATCH_KILL_TRIALS` sets the number of trials (4 in
-make test).
+part of its measured length), check that nothing is torn (every partition reads back
+without duplicates, every visible publication verifies, the jobs file reads), rerun the
+day and check that it completes with every row once. `POKEWATCH_KILL_TRIALS` sets the
+number of trials (4 in make test).
 """
 
 from __future__ import annotations
