@@ -25,8 +25,13 @@ def fsync_directory(directory: Path) -> None:
         os.close(handle)
 
 
-def atomic_write(target: Path, write: Callable[[BinaryIO], None], mode: int | None = None) -> None:
-    """Write `target` through `write(stream)` atomically; `mode` sets its permissions."""
+# What a plain open() would give under the usual umask 022 (a temporary file starts 0600):
+# the service reads what the jobs write, possibly as another user.
+DEFAULT_MODE = 0o644
+
+
+def atomic_write(target: Path, write: Callable[[BinaryIO], None], mode: int = DEFAULT_MODE) -> None:
+    """Write `target` through `write(stream)` atomically, with permissions `mode`."""
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     temp = Path(temp_name)
@@ -35,8 +40,7 @@ def atomic_write(target: Path, write: Callable[[BinaryIO], None], mode: int | No
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
-        if mode is not None:
-            temp.chmod(mode)
+        temp.chmod(mode)
         temp.replace(target)
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -44,7 +48,7 @@ def atomic_write(target: Path, write: Callable[[BinaryIO], None], mode: int | No
     fsync_directory(target.parent)
 
 
-def atomic_write_bytes(target: Path, data: bytes, mode: int | None = None) -> None:
+def atomic_write_bytes(target: Path, data: bytes, mode: int = DEFAULT_MODE) -> None:
     def write(stream: BinaryIO) -> None:
         stream.write(data)
 

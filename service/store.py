@@ -166,7 +166,8 @@ class ModelRegistry:
 
     @classmethod
     def at(cls, directory: Path, name: str = MODEL_NAME) -> ModelRegistry:
-        directory.mkdir(parents=True, exist_ok=True)
+        """The store in `directory` (created when a model is first saved: the service may
+        read a read-only volume the jobs have not written yet)."""
         return cls(ModelStore(directory), name)
 
     def models(self) -> list[StoredModel]:
@@ -256,6 +257,12 @@ class ModelRegistry:
             for entry in files.iterdir():
                 if entry.is_file() and entry.name != MODEL_YAML:
                     shutil.copy2(entry, Path(created.path) / entry.name)
+        # BentoML keeps its temporary directory's mode (0700): the API reading the shared
+        # store may run as another user than the jobs writing it.
+        saved = self.get(str(created.tag)).path
+        saved.chmod(0o755)
+        for entry in saved.iterdir():
+            entry.chmod(0o644)
         return str(created.tag)
 
     def load(self, model: StoredModel, with_state: bool = False) -> TrainedModel:

@@ -15,7 +15,7 @@ def _compose() -> dict[str, Any]:
 
 def test_services_and_profiles() -> None:
     services = _compose()["services"]
-    assert set(services) == {"redis", "pokewatch", "mlflow"}
+    assert set(services) == {"redis", "pokewatch", "pipelines", "mlflow"}
     redis = services["redis"]
     assert "--appendonly" in redis["command"]
     assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
@@ -24,8 +24,9 @@ def test_services_and_profiles() -> None:
     assert api["depends_on"] == {"redis": {"condition": "service_healthy"}}
     assert api["environment"]["POKEWATCH_SECURITY__RATE_LIMIT__BACKEND"] == "redis"
     assert api["read_only"] is True
-    mounts = {volume.rsplit(":", 2)[1] for volume in api["volumes"]}
-    assert mounts == {"/etc/pokewatch/configuration.yaml", "/etc/pokewatch/keys"}
+    mounts = {volume.rsplit(":", 2)[-2] for volume in api["volumes"]}
+    assert mounts == {"/data", "/etc/pokewatch/configuration.yaml", "/etc/pokewatch/keys"}
+    assert all(volume.endswith(":ro") for volume in api["volumes"])
     assert api["environment"]["POKEWATCH_CONFIG"] == "/etc/pokewatch/configuration.yaml"
     assert api["environment"]["POKEWATCH_SECURITY__KEYS_FILE"].startswith("/etc/pokewatch/keys/")
     assert services["mlflow"]["profiles"] == ["mlflow"]
@@ -42,3 +43,22 @@ def test_env_example_documents_every_variable_compose_reads() -> None:
 
 def test_env_is_never_committed() -> None:
     assert ".env" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def test_the_jobs_share_the_store_with_the_api() -> None:
+    compose = _compose()
+    services = compose["services"]
+    api, jobs = services["pokewatch"], services["pipelines"]
+    assert "pokewatch-data:/data:ro" in api["volumes"]
+    assert "pokewatch-data:/data" in jobs["volumes"]
+    assert "pokewatch-data" in compose["volumes"]
+    store = api["environment"]["POKEWATCH_STORE__PATH"]
+    assert jobs["environment"]["POKEWATCH_STORE__PATH"] == store
+    assert store.startswith("/data/")
+    for key, value in jobs["environment"].items():
+        if key.startswith("POKEWATCH_COLLECTOR__") or key == "ZENML_CONFIG_PATH":
+            assert value.startswith("/data/"), key
+    assert jobs["build"]["dockerfile"] == "deploy/pipelines/Containerfile"
+    assert (REPO / jobs["build"]["dockerfile"]).is_file()
+    assert jobs["command"] == ["schedule", "run", "--now"]
+    assert jobs["read_only"] is True

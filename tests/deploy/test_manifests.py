@@ -12,6 +12,7 @@ import yaml
 from service.settings import ServiceSettings
 from tests.deploy.conftest import REPO
 from tests.deploy.kustomize import KustomizeError, pod_spec, render, strategic_merge
+from tests.deploy.pod_security import violations
 
 K8S = REPO / "deploy" / "k8s"
 OVERLAYS = {"dev": "pokewatch-dev", "prod": "pokewatch"}
@@ -168,13 +169,13 @@ def test_references_resolve(overlay: tuple[str, list[Resource]]) -> None:
     for volume in spec["volumes"]:
         if "configMap" in volume:
             _one(resources, "ConfigMap", volume["configMap"]["name"])
-    cronjob = _one(resources, "CronJob", "pokewatch-daily")
-    (claim,) = [
-        volume["persistentVolumeClaim"]["claimName"]
-        for volume in pod_spec(cronjob)["volumes"]  # type: ignore[index]
-        if "persistentVolumeClaim" in volume
-    ]
-    _one(resources, "PersistentVolumeClaim", claim)
+    for job in ("pokewatch-daily", "pokewatch-retrain"):
+        (claim,) = [
+            volume["persistentVolumeClaim"]["claimName"]
+            for volume in pod_spec(_one(resources, "CronJob", job))["volumes"]  # type: ignore[index]
+            if "persistentVolumeClaim" in volume
+        ]
+        _one(resources, "PersistentVolumeClaim", claim)
 
 
 def test_dev_runs_redis_and_prod_points_outside() -> None:
@@ -243,3 +244,118 @@ def test_strategic_merge_by_key_and_null_deletes() -> None:
         "keep": 1,
         "args": ["z"],
     }
+
+
+def _pod_templates(resources: list[Resource]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{resource['kind']}/{resource['metadata']['name']}", spec)
+        for resource in resources
+        if (spec := pod_spec(resource)) is not None
+    ]
+
+
+def test_every_pod_passes_the_restricted_pod_security_profile(
+    overlay: tuple[str, list[Resource]],
+) -> None:
+    name, resources = overlay
+    namespace = _one(resources, "Namespace", OVERLAYS[name])
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    templates = _pod_templates(resources)
+    assert {where for where, _ in templates} >= {
+        "Deployment/pokewatch",
+        "CronJob/pokewatch-daily",
+        "CronJob/pokewatch-retrain",
+    }
+    for where, spec in templates:
+        assert violations(spec) == [], where
+
+
+def test_the_pod_security_check_catches_what_the_admission_refuses() -> None:
+    cronjob = _one(render(K8S / "overlays" / "prod"), "CronJob", "pokewatch-daily")
+    spec = pod_spec(cronjob)
+    assert spec is not None
+    container = spec["containers"][0]
+    del container["securityContext"]["allowPrivilegeEscalation"]
+    container["securityContext"]["capabilities"] = {"add": ["NET_ADMIN"]}
+    spec["volumes"].append({"name": "host", "hostPath": {"path": "/"}})
+    del spec["securityContext"]["seccompProfile"]
+    assert violations(spec) == [
+        "volume host: type ['hostPath'] is not allowed",
+        "containers[daily]: allowPrivilegeEscalation must be false",
+        "containers[daily]: seccompProfile must be RuntimeDefault or Localhost",
+        "containers[daily]: capabilities.drop must include ALL",
+        "containers[daily]: capabilities.add ['NET_ADMIN'] beyond NET_BIND_SERVICE",
+    ]
+
+
+def _env(resources: list[Resource], spec: dict[str, Any]) -> dict[str, str]:
+    """A container's environment: its envFrom ConfigMaps, then its own values."""
+    (container,) = spec["containers"]
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(_one(resources, "ConfigMap", source["configMapRef"]["name"])["data"])
+    env.update(
+        {item["name"]: item["value"] for item in container.get("env", []) if "value" in item}
+    )
+    return env
+
+
+def test_the_jobs_write_where_the_api_reads(overlay: tuple[str, list[Resource]]) -> None:
+    name, resources = overlay
+    api = pod_spec(_one(resources, "Deployment", "pokewatch"))
+    assert api is not None
+    api_env = _env(resources, api)
+    store = api_env["POKEWATCH_STORE__PATH"]
+    api_mounts = {m["mountPath"]: m for m in api["containers"][0]["volumeMounts"]}
+    (data_mount,) = [path for path in api_mounts if store.startswith(path + "/")]
+    assert api_mounts[data_mount].get("readOnly") is True
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]["claimName"]
+        for v in api["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    api_claim = claims[api_mounts[data_mount]["name"]]
+    for job in ("pokewatch-daily", "pokewatch-retrain"):
+        spec = pod_spec(_one(resources, "CronJob", job))
+        assert spec is not None
+        env = _env(resources, spec)
+        assert env["POKEWATCH_STORE__PATH"] == store
+        mounts = {m["mountPath"]: m for m in spec["containers"][0]["volumeMounts"]}
+        assert not mounts[data_mount].get("readOnly", False)
+        job_claims = {
+            v["name"]: v["persistentVolumeClaim"]["claimName"]
+            for v in spec["volumes"]
+            if "persistentVolumeClaim" in v
+        }
+        assert job_claims[mounts[data_mount]["name"]] == api_claim
+        # Every path the pipeline writes is on that volume (none relative to the image's /app).
+        for key in (
+            "POKEWATCH_COLLECTOR__RAW_DIR",
+            "POKEWATCH_COLLECTOR__CACHE_DIR",
+            "POKEWATCH_COLLECTOR__STATE_DIR",
+            "POKEWATCH_COLLECTOR__CATALOGUE_FILE",
+            "ZENML_CONFIG_PATH",
+        ):
+            assert env[key].startswith(data_mount + "/"), key
+        assert env["POKEWATCH_MLFLOW__TRACKING_URI"] == f"sqlite:///{data_mount}/mlruns/mlflow.db"
+        assert spec["containers"][0]["image"].split(":")[0].endswith("pokewatch-pipelines")
+    modes = _one(resources, "PersistentVolumeClaim", api_claim)["spec"]["accessModes"]
+    assert modes == (["ReadWriteOnce"] if name == "dev" else ["ReadWriteMany"])
+
+
+def test_the_jobs_run_the_commands_of_the_schedule() -> None:
+    from pipelines.scheduling import job_commands
+    from pipelines.settings import ScheduleSettings
+
+    resources = render(K8S / "overlays" / "prod")
+    schedule = ScheduleSettings()
+    commands = job_commands()
+    for job, expression in (("daily", schedule.daily), ("retrain", schedule.retrain)):
+        cronjob = _one(resources, "CronJob", f"pokewatch-{job}")
+        assert cronjob["spec"]["schedule"] == expression
+        assert cronjob["spec"]["timeZone"] == "Etc/UTC"
+        spec = pod_spec(cronjob)
+        assert spec is not None
+        args = spec["containers"][0]["args"]
+        expected = [str(part).replace(str(REPO) + "/", "") for part in commands[job][1:]]
+        assert args == expected

@@ -60,7 +60,7 @@ def test_release_tests_then_builds_then_publishes() -> None:
     assert jobs["test"]["uses"] == "./.github/workflows/test.yml"
     assert jobs["bento"]["uses"] == "./.github/workflows/bento-build.yml"
     assert jobs["bento"]["needs"] == "test"
-    assert jobs["release"]["needs"] == "bento"
+    assert set(jobs["release"]["needs"]) == {"bento", "pipelines-image"}
     assert "scripts/version.sh changelog" in _runs(release, "release")
     assert "workflow_call" in _workflow("test.yml")["on"]
 

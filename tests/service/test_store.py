@@ -13,7 +13,15 @@ import pytest
 
 from model.artifact import PREDICTIONS_FILE, TrainedModel
 from model.scoring import score
-from service.store import MANIFEST, JobsFile, ModelRegistry, Stage, Store, StoreError
+from service.store import (
+    MANIFEST,
+    JobsFile,
+    ModelRegistry,
+    Publications,
+    Stage,
+    Store,
+    StoreError,
+)
 from tests.model.conftest import SMALL_PRICES, make_prices
 
 
@@ -157,3 +165,28 @@ def test_data_day_of_a_publication(store: Store, trained: TrainedModel) -> None:
     tag = store.registry.save(trained, Stage.PRODUCTION)
     publication = store.publications.publish(tag, trained)
     assert publication.data_as_of == date(2024, 1, 5)
+
+
+def test_what_the_jobs_write_the_api_can_read_as_another_user(
+    store: Store, trained: TrainedModel
+) -> None:
+    tag = store.registry.save(trained, Stage.PRODUCTION)
+    saved = store.registry.get(tag).path
+    assert saved.stat().st_mode & 0o777 == 0o755
+    assert {path.stat().st_mode & 0o777 for path in saved.iterdir()} == {0o644}
+    publication = store.publications.publish(tag, trained)
+    assert {path.stat().st_mode & 0o777 for path in publication.path.iterdir()} == {0o644}
+    store.jobs.record("daily", True)
+    assert store.jobs.path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_store_the_jobs_have_not_written_yet_selects_nothing(tmp_path: Path) -> None:
+    """An API pod may start before the first job run: a missing (read-only) store is empty."""
+    missing = Store(
+        ModelRegistry.at(tmp_path / "absent" / "models"),
+        Publications(tmp_path / "absent" / "published"),
+        JobsFile(tmp_path / "absent" / "jobs.json"),
+    )
+    assert missing.select() is None
+    assert missing.jobs.read() == {}
+    assert not (tmp_path / "absent").exists()
