@@ -51,6 +51,18 @@ class PromotionDecision:
         """Without empty fields: BentoML and ZenML metadata take no None."""
         return {key: value for key, value in asdict(self).items() if value is not None}
 
+    @classmethod
+    def from_dict(cls, recorded: dict[str, Any]) -> PromotionDecision:
+        """The decision `as_dict` recorded (its empty fields back as None)."""
+        return cls(
+            bool(recorded["promote"]),
+            str(recorded["metric"]),
+            float(recorded["challenger_score"]),
+            recorded.get("champion_score"),
+            recorded.get("champion_tag"),
+            str(recorded["reason"]),
+        )
+
 
 def decide(
     challenger: TrainingResult,

@@ -24,10 +24,15 @@ class FairPriceAnswer(BaseModel):
     price_date: str
     market_price: float
     fair_price: float | None
-    fair_low: float | None = None
-    fair_high: float | None = None
+    fair_low: float | None
+    fair_high: float | None
     deviation_pct: float | None
-    signal: Literal["BUY", "HOLD", "SELL"]
+    # null with a `reason` when the model gives no fair price for the row
+    signal: Literal["BUY", "HOLD", "SELL"] | None
+    reason: Literal["insufficient_history", "not_scored"] | None
+    history_days: int
+    data_as_of: str
+    stale: bool
     model_version: str
 
 
@@ -52,25 +57,39 @@ class CardSummary(BaseModel):
 
 
 class CardsPage(BaseModel):
+    data_as_of: str
+    stale: bool
     total: int
     limit: int
     offset: int
     cards: list[CardSummary]
 
 
+class JobRunAnswer(BaseModel):
+    last_success: str | None
+    last_failure: str | None
+    detail: str | None
+
+
 class HealthAnswer(BaseModel):
     status: Literal["ok"]
     model_version: str
+    published: str | None
     strategy: str
     horizon: int
     items: int
     data_start: str
     data_end: str
+    data_as_of: str
+    data_age_hours: float
+    stale: bool
+    jobs: dict[str, JobRunAnswer]
     cache: dict[str, dict[str, float]] | None = None
 
 
 class ReloadAnswer(BaseModel):
     model_version: str
+    published: str | None
     reloaded: bool
 
 

@@ -231,6 +231,7 @@ class ModelRegistry:
         with _scratch(self.root) as scratch:
             save_trained_model(trained, scratch)
             record = {
+                "metrics": trained.info.get("metrics", {}),
                 "data_start": start,
                 "data_end": end,
                 "items": len(trained.items),

@@ -20,7 +20,7 @@ def register_model(
     run = get_step_context().pipeline_run
     tag = register(
         training_result,
-        PromotionDecision(**promotion_decision),
+        PromotionDecision.from_dict(promotion_decision),
         mlflow_run_id,
         settings,
         Store.from_settings(settings.store),
