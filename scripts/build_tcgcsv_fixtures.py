@@ -41,8 +41,13 @@ WIRE_FIELDS = {
 }
 
 
-def envelope(rows: pd.DataFrame) -> dict[str, Any]:
-    """A prices answer in TCGCSV's wire format (nulls where the source had no price)."""
+def envelope(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every TCGCSV answer: `{"success": true, "errors": [], "results": [...]}`."""
+    return {"success": True, "errors": [], "results": results}
+
+
+def price_results(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    """Price rows in TCGCSV's wire format (null where the source had no price)."""
     records = [
         {
             wire: (None if pd.isna(row[column]) else row[column])
@@ -52,13 +57,13 @@ def envelope(rows: pd.DataFrame) -> dict[str, Any]:
     ]
     for record, product_id in zip(records, rows["product_id"], strict=True):
         record["productId"] = int(product_id)
-    return {"success": True, "errors": [], "results": records}
+    return records
 
 
 def day_files(rows: pd.DataFrame, day: Any) -> dict[str, bytes]:
     files = {
         f"{day.isoformat()}/3/{group}/prices": json.dumps(
-            envelope(rows[(rows["date"] == day) & (rows["group_id"] == group)])
+            envelope(price_results(rows[(rows["date"] == day) & (rows["group_id"] == group)]))
         ).encode()
         for group in GROUPS
     }

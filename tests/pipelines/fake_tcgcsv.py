@@ -25,17 +25,23 @@ import pandas as pd
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from scripts.build_tcgcsv_fixtures import GROUPS, envelope, price_results
+
+__all__ = [
+    "FIXTURES",
+    "GROUPS",
+    "FakeTcgcsv",
+    "envelope",
+    "fixture_days",
+    "fixture_rows",
+    "json_response",
+    "product_name",
+    "slow",
+    "status",
+    "truncated",
+]
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tcgcsv"
-GROUPS = (1426, 2931)
-WIRE_FIELDS = {
-    "product_id": "productId",
-    "low_price": "lowPrice",
-    "mid_price": "midPrice",
-    "high_price": "highPrice",
-    "market_price": "marketPrice",
-    "direct_low_price": "directLowPrice",
-    "sub_type_name": "subTypeName",
-}
 
 
 def fixture_rows() -> pd.DataFrame:
@@ -49,25 +55,6 @@ def fixture_days() -> list[date]:
 def group_names() -> dict[int, str]:
     groups = pd.read_csv(FIXTURES / "groups.csv")
     return dict(zip(groups["group_id"], groups["name"], strict=True))
-
-
-def envelope(results: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"success": True, "errors": [], "results": results}
-
-
-def price_results(rows: pd.DataFrame) -> list[dict[str, Any]]:
-    results = []
-    for record in rows.to_dict(orient="records"):
-        wire = {name: record[column] for column, name in WIRE_FIELDS.items()}
-        results.append(
-            {
-                key: (None if isinstance(value, float) and pd.isna(value) else value)
-                for key, value in wire.items()
-            }
-        )
-    for result in results:
-        result["productId"] = int(result["productId"])
-    return results
 
 
 def product_name(group_id: int, product_id: int) -> str:
@@ -104,7 +91,7 @@ Fault = Callable[[Request], Response]
 class FakeTcgcsv:
     """Install on a pytest-httpserver; `publish` a day; `fail` a path for the next requests."""
 
-    def __init__(self, server: HTTPServer) -> None:
+    def __init__(self, server: HTTPServer, day: date | None = None) -> None:
         self.server = server
         self.requests: Counter[str] = Counter()
         self.faults: dict[str, deque[Fault]] = {}
@@ -116,6 +103,8 @@ class FakeTcgcsv:
         # Seconds every answer takes (a slow source, so a job can be killed mid-way).
         self.delay_seconds = 0.0
         server.expect_request(re.compile(".*")).respond_with_handler(self.handle)
+        if day is not None:
+            self.publish(day)
 
     @property
     def url(self) -> str:

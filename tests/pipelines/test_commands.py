@@ -45,9 +45,7 @@ tracked_items:
 
 @pytest.fixture
 def fake(httpserver: HTTPServer) -> FakeTcgcsv:
-    tcgcsv = FakeTcgcsv(httpserver)
-    tcgcsv.publish(DAY)
-    return tcgcsv
+    return FakeTcgcsv(httpserver, DAY)
 
 
 def test_collect_writes_the_day_tcgcsv_is_at_and_quarantines(

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -32,8 +31,8 @@ from model.data import load_prices
 from model.settings import ModelSettings
 from model.training import train
 from pipelines.collector import partition_path, read_collected
-from service.settings import StoreSettings
 from service.store import Stage, Store
+from tests.pipelines.conftest import private_store
 from tests.pipelines.fake_tcgcsv import GROUPS, FakeTcgcsv, fixture_days
 
 pytestmark = pytest.mark.slow
@@ -44,44 +43,25 @@ POKEWATCH = Path(sys.executable).with_name("pokewatch")
 
 
 @pytest.fixture
-def slow_tcgcsv() -> Iterator[FakeTcgcsv]:
+def slow_tcgcsv(threaded_server: HTTPServer) -> FakeTcgcsv:
     """Each answer takes 300 ms, so collecting lasts long enough to be killed in."""
-    server = HTTPServer(threaded=True)
-    server.start()
-    fake = FakeTcgcsv(server)
+    fake = FakeTcgcsv(threaded_server)
     fake.delay_seconds = 0.3
-    yield fake
-    server.clear()
-    server.stop()
+    return fake
 
 
 @pytest.fixture
-def config(tmp_path: Path, slow_tcgcsv: FakeTcgcsv) -> Path:
-    path = tmp_path / "configuration.yaml"
-    path.write_text(
-        f"""
-model:
-  strategy: last
-collector:
-  raw_dir: {tmp_path / "raw"}
-  quarantine_dir: {tmp_path / "quarantine"}
-  cache_dir: {tmp_path / "cache"}
-  catalogue_file: {tmp_path / "catalogue.parquet"}
-  state_dir: {tmp_path / "state"}
-store:
-  path: {tmp_path / "store"}
-sources:
-  tcgcsv:
-    base_url: {slow_tcgcsv.url}
-tracked_items:
-  tcgcsv:
-"""
-        + "".join(f"    - group: {group}\n" for group in GROUPS)
-    )
-    store = Store.from_settings(StoreSettings(path=tmp_path / "store"))
+def config(write_config: Path, tmp_path: Path, slow_tcgcsv: FakeTcgcsv) -> Path:
+    """`write_config` tracking the fake's groups, with a production model in its store."""
+    with write_config.open("a") as stream:
+        stream.write(
+            f"sources:\n  tcgcsv:\n    base_url: {slow_tcgcsv.url}\n"
+            "tracked_items:\n  tcgcsv:\n" + "".join(f"    - group: {group}\n" for group in GROUPS)
+        )
+    store = private_store(tmp_path)
     model = ModelSettings(strategy="last")
     store.registry.save(train(load_prices().valid, model).trained, Stage.PRODUCTION)
-    return path
+    return write_config
 
 
 def start_daily(config: Path) -> subprocess.Popen[bytes]:
@@ -127,7 +107,7 @@ def assert_nothing_torn(tmp_path: Path, store: Store) -> None:
 def test_sigkill_anywhere_in_collect_or_score_tears_nothing(
     config: Path, tmp_path: Path, slow_tcgcsv: FakeTcgcsv
 ) -> None:
-    store = Store.from_settings(StoreSettings(path=tmp_path / "store"))
+    store = private_store(tmp_path)
     days = fixture_days()
 
     # Reference run: when collecting starts, when the partition lands, when it is published.

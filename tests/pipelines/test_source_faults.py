@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -22,20 +21,9 @@ DAY = date(2026, 11, 30)
 
 
 @pytest.fixture
-def threaded() -> Iterator[HTTPServer]:
-    """A server answering requests in parallel: a slow answer does not hold up the retry."""
-    server = HTTPServer(threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
-@pytest.fixture
-def fake(threaded: HTTPServer) -> FakeTcgcsv:
-    tcgcsv = FakeTcgcsv(threaded)
-    tcgcsv.publish(DAY)
-    return tcgcsv
+def fake(threaded_server: HTTPServer) -> FakeTcgcsv:
+    """A slow answer does not hold up the retry: the server answers in parallel."""
+    return FakeTcgcsv(threaded_server, DAY)
 
 
 def source(fake: FakeTcgcsv, tmp_path: Path, sleeps: Sleeps, timeout: float = 5) -> TcgcsvSource:

@@ -55,9 +55,7 @@ def tcgcsv_source(
 
 @pytest.fixture
 def fake(httpserver: HTTPServer) -> FakeTcgcsv:
-    tcgcsv = FakeTcgcsv(httpserver)
-    tcgcsv.publish(DAY)
-    return tcgcsv
+    return FakeTcgcsv(httpserver, DAY)
 
 
 def test_the_day_is_tcgcsv_s_own_and_each_file_is_fetched_once_a_day(

@@ -1,0 +1,1 @@
+"""Maintainer scripts (building the bundled sample and the test fixtures, versioning)."""
