@@ -104,6 +104,21 @@ def register(
     return tag
 
 
+def build_bento(decision: PromotionDecision) -> str | None:
+    """A Bento of this checkout after a promotion (None after a losing challenger): it
+    carries the production model the service class declares, selected by label."""
+    if not decision.promote:
+        return None
+    import bentoml
+
+    from pipelines.settings import PROJECT_ROOT
+
+    bento = bentoml.bentos.build_bentofile(
+        str(PROJECT_ROOT / "bentofile.yaml"), build_ctx=str(PROJECT_ROOT)
+    )
+    return str(bento.tag)
+
+
 @dataclass(frozen=True)
 class Trained:
     result: TrainingResult

@@ -6,10 +6,10 @@ BentoML's `latest` pointer."""
 
 from typing import Annotated, Any
 
-import bentoml
 from zenml import log_metadata, step
 
-from pipelines.settings import PROJECT_ROOT
+from pipelines.promotion import PromotionDecision
+from pipelines.training_flow import build_bento as build_bento_after_promotion
 
 
 @step
@@ -17,10 +17,6 @@ def build_bento(
     model_tag: str, promotion_decision: dict[str, Any]
 ) -> Annotated[str | None, "bento_tag"]:
     """Offline-capable (pinned packages, no lock step); nothing after a losing challenger."""
-    if not promotion_decision["promote"]:
-        log_metadata({"skipped": f"{model_tag} was not promoted"})
-        return None
-    bento = bentoml.bentos.build_bentofile(
-        str(PROJECT_ROOT / "bentofile.yaml"), build_ctx=str(PROJECT_ROOT)
-    )
-    return str(bento.tag)
+    tag = build_bento_after_promotion(PromotionDecision.from_dict(promotion_decision))
+    log_metadata({"bento": tag or f"skipped: {model_tag} was not promoted"})
+    return tag

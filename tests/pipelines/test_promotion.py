@@ -92,3 +92,14 @@ def test_a_model_failing_the_gate_is_not_saved_but_tracked(
 def test_promoting_an_unknown_tag_fails(write_config: Path) -> None:
     result = runner.invoke(app, ["promote", "pokewatch-fair-price:doesnotexist"])
     assert result.exit_code == 1
+
+
+def test_no_bento_is_built_after_a_losing_challenger() -> None:
+    from pipelines.promotion import PromotionDecision
+    from pipelines.training_flow import build_bento
+
+    lost = PromotionDecision(False, "mape", 0.02, 0.01, "pokewatch-fair-price:x", "worse")
+    assert build_bento(lost) is None
+    assert PromotionDecision.from_dict(lost.as_dict()) == lost
+    first = PromotionDecision(True, "mape", 0.02, None, None, "no production model yet")
+    assert PromotionDecision.from_dict(first.as_dict()) == first
