@@ -79,6 +79,14 @@ def served(model_tag: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def served_two_workers(model_tag: str) -> Iterator[str]:
+    """Two workers that look at the store every second (hot reload, metrics across workers)."""
+    env = {"POKEWATCH_SERVICE__WORKERS": "2", "POKEWATCH_SERVICE__RELOAD_SECONDS": "1"}
+    with bentoml_serve("service:PokeWatch", env=env) as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
 def http(served: str, api_key: str) -> Iterator[httpx.Client]:
     """A client of the served service, authenticated with the test key."""
     with httpx.Client(base_url=served, headers={"X-API-Key": api_key}) as client:
