@@ -30,6 +30,7 @@ class ServiceMetrics:
     job_last_success: Gauge
     job_last_failure: Gauge
     model_fallback: Gauge
+    serving: Gauge
 
 
 @cache
@@ -86,6 +87,12 @@ def service_metrics() -> ServiceMetrics:
         model_fallback=Gauge(
             "pokewatch_model_fallback",
             "1 while the newest production model cannot be used and an older one is served.",
+            multiprocess_mode="livemax",
+        ),
+        serving=Gauge(
+            "pokewatch_serving_info",
+            "1 for the model a worker answers from (0 once replaced).",
+            ["model_version"],
             multiprocess_mode="livemax",
         ),
     )

@@ -79,6 +79,10 @@ class Serving:
     def _swap(self, prepared: tuple[Selection, Predictor]) -> None:
         selection, predictor = prepared
         previous = self.selection.version if self.selection else None
+        serving = service_metrics().serving
+        if self.selection is not None:
+            serving.labels(self.selection.model.tag).set(0)
+        serving.labels(selection.model.tag).set(1)
         self.selection = selection
         self.answers = Answers(
             predictor, self.cache, self.settings.service.stale_after_hours, self.clock

@@ -1,8 +1,11 @@
-"""Render a kustomization offline: the subset of kustomize that deploy/k8s uses.
+"""Render a kustomization: with the real kustomize (`kubectl kustomize`) when kubectl is
+installed, else offline with the subset of kustomize that deploy/k8s uses.
 
-No kustomize binary comes from PyPI, so the tests render the overlays themselves. Only
-these kustomization fields are understood, and any other field is an error (so a
-kustomization cannot silently use something this renderer would skip):
+`render_overlay` is what the tests call. The fallback exists because no kustomize binary
+comes from PyPI: where kubectl is installed, `test_the_fallback_renders_what_kubectl_renders`
+checks that both produce the same resources. Only these kustomization fields are
+understood by the fallback, and any other field is an error (so a kustomization cannot
+silently use something it would skip):
 
 - `resources`: YAML files (several documents each) and directories holding a kustomization
 - `configMapGenerator`: `files` and `literals`, `behavior` create or merge; names are kept
@@ -20,6 +23,8 @@ own ordering), which is what docs/deployment.md applies.
 from __future__ import annotations
 
 import copy
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,6 +63,26 @@ POD_TEMPLATE_PATHS = {
 
 class KustomizeError(ValueError):
     pass
+
+
+def kubectl() -> str | None:
+    return shutil.which("kubectl")
+
+
+def render_with_kubectl(directory: Path) -> list[Resource]:
+    found = kubectl()
+    assert found is not None
+    result = subprocess.run(
+        [found, "kustomize", str(directory)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise KustomizeError(f"kubectl kustomize {directory}: {result.stderr.strip()}")
+    return [resource for resource in yaml.safe_load_all(result.stdout) if resource]
+
+
+def render_overlay(directory: Path) -> list[Resource]:
+    """The resources of the kustomization: kubectl's rendering, else the fallback's."""
+    return render_with_kubectl(directory) if kubectl() else render(directory)
 
 
 def render(directory: Path) -> list[Resource]:
@@ -191,7 +216,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m tests.deploy.kustomize DIRECTORY", file=sys.stderr)
         return 2
-    print(yaml.safe_dump_all(render(Path(argv[0])), sort_keys=False), end="")
+    print(yaml.safe_dump_all(render_overlay(Path(argv[0])), sort_keys=False), end="")
     return 0
 
 

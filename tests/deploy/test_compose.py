@@ -15,7 +15,7 @@ def _compose() -> dict[str, Any]:
 
 def test_services_and_profiles() -> None:
     services = _compose()["services"]
-    assert set(services) == {"redis", "pokewatch", "pipelines", "mlflow"}
+    assert set(services) == {"redis", "pokewatch", "pipelines", "mlflow", "prometheus", "grafana"}
     redis = services["redis"]
     assert "--appendonly" in redis["command"]
     assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]

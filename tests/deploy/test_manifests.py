@@ -11,12 +11,23 @@ import yaml
 
 from service.settings import ServiceSettings
 from tests.deploy.conftest import REPO
-from tests.deploy.kustomize import KustomizeError, pod_spec, render, strategic_merge
+from tests.deploy.kustomize import (
+    KustomizeError,
+    kubectl,
+    pod_spec,
+    render,
+    render_overlay,
+    render_with_kubectl,
+    strategic_merge,
+)
 from tests.deploy.pod_security import violations
 
 K8S = REPO / "deploy" / "k8s"
 OVERLAYS = {"dev": "pokewatch-dev", "prod": "pokewatch"}
 KUBERNETES_VERSION = "1.33.0"  # the oldest release these manifests are meant for
+# Custom resources have no schema in kubernetes-validate: tests/deploy/test_monitoring.py
+# checks the PrometheusRule against the rules promtool tests.
+CUSTOM_KINDS = {"PrometheusRule"}
 
 Resource = dict[str, Any]
 
@@ -30,7 +41,7 @@ def _one(resources: list[Resource], kind: str, name: str) -> Resource:
 @pytest.fixture(scope="module", params=sorted(OVERLAYS))
 def overlay(request: pytest.FixtureRequest) -> tuple[str, list[Resource]]:
     name: str = request.param
-    return name, render(K8S / "overlays" / name)
+    return name, render_overlay(K8S / "overlays" / name)
 
 
 @pytest.mark.parametrize("version", [KUBERNETES_VERSION, kubernetes_validate.latest_version()])
@@ -39,11 +50,12 @@ def test_every_rendered_resource_validates(
 ) -> None:
     _, resources = overlay
     for resource in resources:
-        kubernetes_validate.validate(resource, version, strict=True)
+        if resource["kind"] not in CUSTOM_KINDS:
+            kubernetes_validate.validate(resource, version, strict=True)
 
 
 def test_the_validator_rejects_a_bad_resource() -> None:
-    deployment = _one(render(K8S / "overlays" / "prod"), "Deployment", "pokewatch")
+    deployment = _one(render_overlay(K8S / "overlays" / "prod"), "Deployment", "pokewatch")
     deployment["spec"]["replicas"] = "three"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
@@ -179,7 +191,7 @@ def test_references_resolve(overlay: tuple[str, list[Resource]]) -> None:
 
 
 def test_dev_runs_redis_and_prod_points_outside() -> None:
-    dev = render(K8S / "overlays" / "dev")
+    dev = render_overlay(K8S / "overlays" / "dev")
     redis = _one(dev, "StatefulSet", "redis")
     assert redis["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
     assert "--appendonly" in redis["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -190,7 +202,7 @@ def test_dev_runs_redis_and_prod_points_outside() -> None:
         {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "redis"}}}
     ]
 
-    prod = render(K8S / "overlays" / "prod")
+    prod = render_overlay(K8S / "overlays" / "prod")
     assert not [r for r in prod if r["kind"] == "StatefulSet"]
     prod_egress = _one(prod, "NetworkPolicy", "pokewatch-api")["spec"]["egress"]
     assert "ipBlock" in prod_egress[0]["to"][0]
@@ -271,7 +283,7 @@ def test_every_pod_passes_the_restricted_pod_security_profile(
 
 
 def test_the_pod_security_check_catches_what_the_admission_refuses() -> None:
-    cronjob = _one(render(K8S / "overlays" / "prod"), "CronJob", "pokewatch-daily")
+    cronjob = _one(render_overlay(K8S / "overlays" / "prod"), "CronJob", "pokewatch-daily")
     spec = pod_spec(cronjob)
     assert spec is not None
     container = spec["containers"][0]
@@ -347,7 +359,7 @@ def test_the_jobs_run_the_commands_of_the_schedule() -> None:
     from pipelines.scheduling import job_commands
     from pipelines.settings import ScheduleSettings
 
-    resources = render(K8S / "overlays" / "prod")
+    resources = render_overlay(K8S / "overlays" / "prod")
     schedule = ScheduleSettings()
     commands = job_commands()
     for job, expression in (("daily", schedule.daily), ("retrain", schedule.retrain)):
@@ -359,3 +371,55 @@ def test_the_jobs_run_the_commands_of_the_schedule() -> None:
         args = spec["containers"][0]["args"]
         expected = [str(part).replace(str(REPO) + "/", "") for part in commands[job][1:]]
         assert args == expected
+
+
+def test_the_ingress_bounds_what_a_request_may_cost(overlay: tuple[str, list[Resource]]) -> None:
+    _, resources = overlay
+    ingress = _one(resources, "Ingress", "pokewatch")
+    settings = _deployed_settings(resources)
+    annotations = ingress["metadata"]["annotations"]
+    size = annotations["nginx.ingress.kubernetes.io/proxy-body-size"]
+    assert size == f"{settings.security.max_body_bytes // 1_048_576}m"
+    for timeout in ("proxy-read-timeout", "proxy-send-timeout"):
+        seconds = int(annotations[f"nginx.ingress.kubernetes.io/{timeout}"])
+        assert settings.service.timeout_seconds < seconds <= settings.service.timeout_seconds + 10
+    (rule,) = ingress["spec"]["rules"]
+    assert ingress["spec"]["tls"][0]["hosts"] == [rule["host"]]
+    (path,) = rule["http"]["paths"]
+    backend = path["backend"]["service"]
+    service = _one(resources, "Service", backend["name"])
+    assert backend["port"]["name"] in {port["name"] for port in service["spec"]["ports"]}
+
+
+def test_only_the_ingress_controller_and_prometheus_reach_the_api(
+    overlay: tuple[str, list[Resource]],
+) -> None:
+    _, resources = overlay
+    (rule,) = _one(resources, "NetworkPolicy", "pokewatch-api")["spec"]["ingress"]
+    sources = rule["from"]
+    assert {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}
+    } in sources
+    assert {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    } in sources
+    assert len(sources) == 2
+    jobs = _one(resources, "NetworkPolicy", "pokewatch-jobs")["spec"]
+    assert (jobs["policyTypes"], jobs["ingress"]) == (["Ingress"], [])
+    selected = jobs["podSelector"]["matchLabels"].items()
+    for job in ("pokewatch-daily", "pokewatch-retrain"):
+        template = _one(resources, "CronJob", job)["spec"]["jobTemplate"]["spec"]["template"]
+        assert selected <= template["metadata"]["labels"].items()
+
+
+@pytest.mark.parametrize("name", sorted(OVERLAYS))
+def test_the_fallback_renders_what_kubectl_renders(name: str) -> None:
+    if kubectl() is None:
+        pytest.skip("kubectl is not installed: the overlays are rendered by the fallback")
+
+    def by_name(resources: list[Resource]) -> dict[tuple[str, str], Resource]:
+        return {(r["kind"], r["metadata"]["name"]): r for r in resources}
+
+    directory = K8S / "overlays" / name
+    assert by_name(render(directory)) == by_name(render_with_kubectl(directory))

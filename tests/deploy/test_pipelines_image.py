@@ -5,7 +5,7 @@ import re
 import subprocess
 
 from tests.deploy.conftest import REPO, tool
-from tests.deploy.kustomize import pod_spec, render
+from tests.deploy.kustomize import pod_spec, render_overlay
 from tests.deploy.test_workflows import _runs, _workflow
 
 CONTAINERFILE = REPO / "deploy" / "pipelines" / "Containerfile"
@@ -27,7 +27,7 @@ def test_the_image_runs_as_the_cronjobs_user_with_the_jobs_extras() -> None:
     assert '".[train,pipelines]"' in text
     assert 'ENTRYPOINT ["pokewatch"]' in text
     for overlay in ("dev", "prod"):
-        for resource in render(REPO / "deploy" / "k8s" / "overlays" / overlay):
+        for resource in render_overlay(REPO / "deploy" / "k8s" / "overlays" / overlay):
             spec = pod_spec(resource)
             if resource["kind"] == "CronJob" and spec is not None:
                 assert spec["securityContext"]["runAsUser"] == int(uid)

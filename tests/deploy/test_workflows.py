@@ -1,5 +1,6 @@
 """GitHub Actions: every workflow passes actionlint, and the delivery promises hold."""
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,39 @@ def test_dependabot_updates_pip_and_actions_weekly_in_groups() -> None:
     for entry in updates.values():
         assert entry["schedule"]["interval"] == "weekly"
         assert entry["groups"]
+
+
+def test_every_action_is_pinned_to_a_commit_with_its_version() -> None:
+    """Third-party code runs at a reviewed commit; dependabot moves the pin and the comment."""
+    pinned = re.compile(r"^\s*(?:-\s+)?uses:\s+([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+(\.\d+)*$")
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for line in path.read_text().splitlines():
+            if "uses:" not in line or "uses: ./" in line:
+                continue
+            assert pinned.match(line), f"{path.name}: {line.strip()}"
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        assert "docker/" not in path.read_text().replace("docker/pipelines", ""), path.name
+    assert "github-actions" in (REPO / ".github" / "dependabot.yml").read_text()
+
+
+def test_images_and_the_bento_get_build_provenance() -> None:
+    for name, job in (("bento-build.yml", "build"), ("pipelines-image.yml", "build")):
+        workflow = _workflow(name)
+        assert workflow["permissions"]["id-token"] == "write"
+        assert workflow["permissions"]["attestations"] == "write"
+        steps = workflow["jobs"][job]["steps"]
+        attested = [
+            s["with"]
+            for s in steps
+            if s.get("uses", "").startswith("actions/attest-build-provenance@")
+        ]
+        assert {"subject-name", "subject-digest", "push-to-registry"} <= set(attested[0])
+    bento_steps = _workflow("bento-build.yml")["jobs"]["build"]["steps"]
+    assert any(s.get("with", {}).get("subject-path") == "dist/*.bento" for s in bento_steps)
+
+
+def test_installs_are_cached() -> None:
+    for name in ("test.yml", "quality.yml", "bento-build.yml"):
+        text = (WORKFLOWS / name).read_text()
+        assert "cache: pip" in text, name
+        assert "path: ~/.cache/uv" in text, name
