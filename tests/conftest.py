@@ -5,9 +5,11 @@ Set before anything imports bentoml, which reads these once.
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="pokewatch-bentoml-")
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
@@ -49,3 +51,13 @@ def model_tag() -> str:
     settings = load_settings(Settings).model.model_copy(update={"strategy": "mean3"})
     store = Store.from_settings(StoreSettings())
     return store.registry.save(train(load_prices().valid, settings).trained, Stage.PRODUCTION)
+
+
+@pytest.fixture
+def threaded_server() -> Iterator[HTTPServer]:
+    """A local server answering requests in parallel (slow answers, several clients)."""
+    server = HTTPServer(threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()

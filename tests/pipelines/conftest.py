@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 os.environ["ZENML_CONFIG_PATH"] = tempfile.mkdtemp(prefix="pokewatch-zenml-")
 os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
@@ -34,16 +32,6 @@ class Sleeps(list[float]):
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
-
-
-@pytest.fixture
-def threaded_server() -> Iterator[HTTPServer]:
-    """A local server answering requests in parallel (slow answers, several clients)."""
-    server = HTTPServer(threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
 
 
 @pytest.fixture

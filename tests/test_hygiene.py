@@ -1,0 +1,40 @@
+"""The repository's hygiene hooks (pre-commit, `make test` runs them): they catch what they
+are for."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
+
+
+def hook(name: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / name), *arguments], capture_output=True, text=True, check=False, cwd=REPO
+    )
+
+
+def test_the_secret_scanner_refuses_a_new_secret(tmp_path: Path) -> None:
+    leaked = tmp_path / "settings.py"
+    leaked.write_text('AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"\n')
+    result = hook("detect-secrets-hook", "--baseline", ".secrets.baseline", str(leaked))
+    assert result.returncode == 1, result.stdout
+    assert "Secret" in result.stdout
+
+
+def test_the_repository_has_no_secret_outside_the_baseline() -> None:
+    files = subprocess.run(
+        ["git", "ls-files"], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout.split()
+    scanned = [name for name in files if not name.startswith("tests/fixtures/")]
+    result = hook("detect-secrets-hook", "--baseline", ".secrets.baseline", *scanned)
+    assert result.returncode == 0, result.stdout
+
+
+def test_whitespace_and_newline_fixers_fail_on_what_they_fix(tmp_path: Path) -> None:
+    untidy = tmp_path / "notes.md"
+    untidy.write_text("trailing   \nno newline at the end")
+    assert hook("trailing-whitespace-fixer", str(untidy)).returncode == 1
+    assert hook("end-of-file-fixer", str(untidy)).returncode == 1
+    assert untidy.read_text() == "trailing\nno newline at the end\n"
