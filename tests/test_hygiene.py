@@ -17,7 +17,9 @@ def hook(name: str, *arguments: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_secret_scanner_refuses_a_new_secret(tmp_path: Path) -> None:
     leaked = tmp_path / "settings.py"
-    leaked.write_text('AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"\n')
+    # AWS's documentation example, put together here so that this file holds no secret.
+    example = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYEXAMPLEKEY"
+    leaked.write_text(f'AWS_SECRET_ACCESS_KEY = "{example}"\n')
     result = hook("detect-secrets-hook", "--baseline", ".secrets.baseline", str(leaked))
     assert result.returncode == 1, result.stdout
     assert "Secret" in result.stdout
