@@ -21,20 +21,31 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import numpy.typing as npt
 
 from model.artifact import TrainedModel
 from model.lookup import (
     LATEST_DAY,
+    IntArray,
     PriceTable,
     Resolution,
     date_to_day,
     day_to_date,
-    to_day_numbers,
 )
-from model.signals import LABELS, SignalRule, SignalThresholds, deviation, rule_codes
+from model.signals import (
+    HOLD_CODE,
+    LABELS,
+    CodeArray,
+    FloatArray,
+    SignalRule,
+    SignalThresholds,
+    deviation,
+    rule_codes,
+    signal_edge,
+)
 
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+BoolArray = npt.NDArray[np.bool_]
 
 
 class Unscored(StrEnum):
@@ -66,22 +77,81 @@ def freshness(data_as_of: date, now: datetime, stale_after_hours: float) -> Fres
     return Freshness(data_as_of, age, age > stale_after_hours)
 
 
-class QueryError(Exception):
-    """A query that cannot be answered: HTTP status, machine-readable code, human detail."""
+class QueryErrorCode(StrEnum):
+    INVALID_REQUEST = "invalid_request"  # the query itself is malformed
+    CARD_NOT_FOUND = "card_not_found"
+    DATE_OUT_OF_RANGE = "date_out_of_range"  # the item has no price on or before the date
 
-    def __init__(self, status: int, error: str, detail: str) -> None:
+
+class QueryError(Exception):
+    """A query that cannot be answered: a machine-readable code and a human detail (the
+    service decides the HTTP status), and the item it is about when it names one."""
+
+    def __init__(self, error: QueryErrorCode, detail: str, card_id: str | None = None) -> None:
         super().__init__(detail)
-        self.status = status
         self.error = error
         self.detail = detail
+        self.card_id = card_id
 
     def body(self) -> dict[str, Any]:
-        return {"error": self.error, "detail": self.detail}
+        return {"error": self.error.value, "detail": self.detail}
 
-    def item_body(self, index: int, card_id: str | None = None) -> dict[str, Any]:
-        """The error in place of one batch item's answer."""
-        named = {} if card_id is None else {"card_id": card_id}
-        return {"index": index, **named, "status": self.status, **self.body()}
+
+def invalid(detail: str) -> QueryError:
+    return QueryError(QueryErrorCode.INVALID_REQUEST, detail)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One parsed fair-price query: the item and the day asked (`LATEST_DAY` for none)."""
+
+    card_id: str
+    date: str | None
+    day: int
+
+
+@dataclass(frozen=True)
+class PricedRows:
+    """The answer fields of some table rows, vectorized (entry i describes `rows[i]`)."""
+
+    rows: IntArray
+    days: IntArray
+    market: FloatArray
+    fair: FloatArray
+    low: FloatArray
+    high: FloatArray
+    deviation: FloatArray
+    codes: CodeArray
+    edge: FloatArray
+    history_days: IntArray
+    scored: BoolArray
+    has_fair: BoolArray
+
+    def fields(self, index: int) -> dict[str, Any]:
+        """The row's fields as answers carry them: a fair price, band, deviation and signal
+        only where the row is scored, else nulls and the reason."""
+        record: dict[str, Any] = {
+            "price_date": day_to_date(int(self.days[index])).isoformat(),
+            "market_price": float(self.market[index]),
+            "fair_price": None,
+            "fair_low": None,
+            "fair_high": None,
+            "deviation_pct": None,
+            "signal": None,
+            "reason": None,
+            "history_days": int(self.history_days[index]),
+        }
+        if self.scored[index]:
+            record["fair_price"] = float(self.fair[index])
+            record["fair_low"] = finite_or_none(self.low[index])
+            record["fair_high"] = finite_or_none(self.high[index])
+            record["deviation_pct"] = finite_or_none(self.deviation[index])
+            record["signal"] = LABELS[self.codes[index]].value
+        else:
+            record["reason"] = (
+                Unscored.INSUFFICIENT_HISTORY if self.has_fair[index] else Unscored.NOT_SCORED
+            ).value
+        return record
 
 
 class Predictor:
@@ -106,163 +176,148 @@ class Predictor:
         self.min_observed_days = min_observed_days
         self.info = trained.info
         self.data_as_of = date.fromisoformat(trained.data_as_of)
-        items = trained.items.set_index("item_id").loc[self.table.item_ids]
-        self.catalog: list[dict[str, Any]] = [
-            {
-                "card_id": card_id,
-                "name": name,
-                "set_code": None if pd.isna(set_code) else set_code,
-                "latest_date": day_to_date(int(day)).isoformat(),
-                "latest_price": float(price),
-            }
-            for card_id, name, set_code, day, price in zip(
-                self.table.item_ids,
-                items["name"],
-                items["set_code"],
-                to_day_numbers(items["last_date"]),
-                items["last_price"],
-                strict=True,
-            )
-        ]
+        self.items = trained.items.set_index("item_id").loc[self.table.item_ids]
 
     def freshness(self, now: datetime, stale_after_hours: float) -> Freshness:
         return freshness(self.data_as_of, now, stale_after_hours)
 
-    def fair_price(self, card_id: str, on: str | None, stale: bool = False) -> dict[str, Any]:
-        """One prediction; raises `QueryError` (400 bad date, 404 unknown card or date)."""
-        (answer,) = self.fair_prices([{"card_id": card_id, "date": on}], stale)
-        if "error" in answer:
-            raise QueryError(answer["status"], answer["error"], answer["detail"])
-        return answer
-
-    def fair_prices(self, items: Sequence[object], stale: bool = False) -> list[dict[str, Any]]:
-        """Answers in item order; an item that fails gets an error object in its place.
-
-        Items are `{"card_id": str, "date": "YYYY-MM-DD" | None}`, checked one by one so
-        that a malformed item does not fail the others. `stale` goes into every answer.
-        """
-        count = len(items)
-        positions = np.full(count, -1, dtype=np.int64)
-        days = np.full(count, LATEST_DAY, dtype=np.int64)
-        queries: list[tuple[str, str | None] | QueryError] = []
-        for index, item in enumerate(items):
-            try:
-                card_id, on = parse_query(item)
-                days[index] = parse_day(on)
-            except QueryError as error:
-                queries.append(error)
-                continue
-            positions[index] = self.table.position.get(card_id, -1)
-            queries.append((card_id, on))
-
+    def priced(self, rows: IntArray, positions: IntArray) -> PricedRows:
+        """The answer fields of table `rows` (of the items at `positions`)."""
         table = self.table
-        resolved = table.resolve(positions, days)
-        rows = np.maximum(resolved.rows, 0)
         market = table.market[rows]
         fair = np.round(table.fair[rows], 2)
         low = np.round(table.low[rows], 2)
         high = np.round(table.high[rows], 2)
         deviation_pct = deviation(market, fair)
         codes = rule_codes(market, fair, low, high, self.thresholds)
-        price_days = table.days[rows]
-        history_days = rows - table.first_row[np.maximum(positions, 0)] + 1
+        history_days = rows - table.first_row[positions] + 1
         has_fair = np.isfinite(fair)
-        has_band = np.isfinite(low) & np.isfinite(high)
         scored = has_fair & (history_days >= self.min_observed_days)
         if self.thresholds.rule == SignalRule.BAND:
-            scored &= has_band
-        data_as_of = self.data_as_of.isoformat()
+            scored &= np.isfinite(low) & np.isfinite(high)
+        codes = np.where(scored, codes, HOLD_CODE).astype(np.int8)
+        return PricedRows(
+            rows=rows,
+            days=table.days[rows],
+            market=market,
+            fair=fair,
+            low=low,
+            high=high,
+            deviation=deviation_pct,
+            codes=codes,
+            edge=signal_edge(market, fair, low, high, codes, self.thresholds),
+            history_days=history_days,
+            scored=scored,
+            has_fair=has_fair,
+        )
 
-        answers: list[dict[str, Any]] = []
+    def fair_price(self, card_id: str, on: str | None, stale: bool = False) -> dict[str, Any]:
+        """One answer; raises `QueryError` (malformed date, unknown card or date)."""
+        (answer,) = self.answer([Query(card_id, on, parse_day(on))], stale)
+        if isinstance(answer, QueryError):
+            raise answer
+        return answer
+
+    def answer(
+        self, queries: Sequence[Query], stale: bool = False
+    ) -> list[dict[str, Any] | QueryError]:
+        """Answers in query order, all resolved with one `searchsorted`; a query that
+        cannot be answered gets its `QueryError` in its place. `stale` goes into every
+        answer."""
+        table = self.table
+        positions = np.array(
+            [table.position.get(query.card_id, -1) for query in queries], dtype=np.int64
+        )
+        days = np.array([query.day for query in queries], dtype=np.int64)
+        resolved = table.resolve(positions, days)
+        known = np.maximum(positions, 0)
+        priced = self.priced(np.maximum(resolved.rows, 0), known)
+        data_as_of = self.data_as_of.isoformat()
+        answers: list[dict[str, Any] | QueryError] = []
         for index, query in enumerate(queries):
-            if isinstance(query, QueryError):
-                answers.append(query.item_body(index))
-                continue
-            card_id, on = query
             status = Resolution(resolved.status[index])
             if status != Resolution.FOUND:
-                missing = self._not_found(card_id, on, status, int(positions[index]))
-                answers.append(missing.item_body(index, card_id))
+                answers.append(self._not_found(query, status, int(positions[index])))
                 continue
-            price_date = day_to_date(int(price_days[index])).isoformat()
-            answer: dict[str, Any] = {
-                "card_id": card_id,
-                "name": table.names[positions[index]],
-                "date": on if on is not None else price_date,
-                "price_date": price_date,
-                "market_price": float(market[index]),
-                "fair_price": None,
-                "fair_low": None,
-                "fair_high": None,
-                "deviation_pct": None,
-                "signal": None,
-                "reason": None,
-                "history_days": int(history_days[index]),
-                "data_as_of": data_as_of,
-                "stale": stale,
-                "model_version": self.model_version,
-            }
-            if scored[index]:
-                answer["fair_price"] = float(fair[index])
-                answer["fair_low"] = _finite_or_none(low[index])
-                answer["fair_high"] = _finite_or_none(high[index])
-                answer["deviation_pct"] = _finite_or_none(deviation_pct[index])
-                answer["signal"] = LABELS[codes[index]].value
-            else:
-                answer["reason"] = (
-                    Unscored.INSUFFICIENT_HISTORY if has_fair[index] else Unscored.NOT_SCORED
-                ).value
-            answers.append(answer)
+            fields = priced.fields(index)
+            answers.append(
+                {
+                    "card_id": query.card_id,
+                    "name": table.names[positions[index]],
+                    "date": query.date if query.date is not None else fields["price_date"],
+                    **fields,
+                    "data_as_of": data_as_of,
+                    "stale": stale,
+                    "model_version": self.model_version,
+                }
+            )
         return answers
 
-    def _not_found(
-        self, card_id: str, on: str | None, status: Resolution, position: int
-    ) -> QueryError:
+    def history(self, card_id: str, start: int | None, end: int | None) -> PricedRows:
+        """Every observed day of one item between the day numbers `start` and `end`
+        (inclusive; None: unbounded). Raises `QueryError` for an unknown item."""
+        position = self.position(card_id)
+        table = self.table
+        rows = np.arange(table.first_row[position], table.last_row[position] + 1)
+        days = table.days[rows]
+        keep = np.ones(len(rows), dtype=bool)
+        if start is not None:
+            keep &= days >= start
+        if end is not None:
+            keep &= days <= end
+        rows = rows[keep]
+        return self.priced(rows, np.full(len(rows), position, dtype=np.int64))
+
+    def position(self, card_id: str) -> int:
+        """The item's position in the table. Raises `QueryError` for an unknown item."""
+        position = self.table.position.get(card_id)
+        if position is None:
+            raise unknown_card(card_id)
+        return position
+
+    def _not_found(self, query: Query, status: Resolution, position: int) -> QueryError:
         if status == Resolution.UNKNOWN_ITEM:
-            return QueryError(404, "card_not_found", f"no card with id {card_id!r}")
+            return unknown_card(query.card_id)
         first = self.table.first_date(position).isoformat()
         last = self.table.last_date().isoformat()
         return QueryError(
-            404,
-            "date_out_of_range",
-            f"no price for {card_id!r} on {on}: prices are available from {first} to {last}",
+            QueryErrorCode.DATE_OUT_OF_RANGE,
+            f"no price for {query.card_id!r} on {query.date}: prices are available from "
+            f"{first} to {last}",
+            query.card_id,
         )
 
-    def cards(self, limit: int, offset: int, stale: bool = False) -> dict[str, Any]:
-        return {
-            "data_as_of": self.data_as_of.isoformat(),
-            "stale": stale,
-            "total": len(self.catalog),
-            "limit": limit,
-            "offset": offset,
-            "cards": self.catalog[offset : offset + limit],
-        }
+
+def unknown_card(card_id: str) -> QueryError:
+    return QueryError(QueryErrorCode.CARD_NOT_FOUND, f"no card with id {card_id!r}", card_id)
 
 
-def parse_query(item: object) -> tuple[str, str | None]:
-    """`(card_id, date)` from a query object. Raises `QueryError` (400) naming the field."""
+def parse_query(item: object) -> Query:
+    """A query from a `{"card_id": str, "date": "YYYY-MM-DD" | null}` object. Raises
+    `QueryError` naming the field."""
     if not isinstance(item, dict):
-        raise QueryError(400, "invalid_request", "item: expected an object with a card_id")
+        raise invalid("item: expected an object with a card_id")
     card_id = item.get("card_id")
     if not isinstance(card_id, str) or not card_id:
-        raise QueryError(400, "invalid_request", "card_id: expected a non-empty string")
+        raise invalid("card_id: expected a non-empty string")
     on = item.get("date")
     if on is not None and not isinstance(on, str):
-        raise QueryError(400, "invalid_request", "date: expected a YYYY-MM-DD string or null")
-    return card_id, on
+        raise invalid("date: expected a YYYY-MM-DD string or null")
+    return Query(card_id, on, parse_day(on))
 
 
-def parse_day(on: str | None) -> int:
-    """Day number of a `YYYY-MM-DD` date; `LATEST_DAY` for None. Raises `QueryError` (400)."""
+def parse_day(on: str | None, name: str = "date") -> int:
+    """Day number of a `YYYY-MM-DD` date; `LATEST_DAY` for None. Raises `QueryError`
+    naming the parameter."""
     if on is None:
         return LATEST_DAY
     if not DATE_PATTERN.fullmatch(on):
-        raise QueryError(400, "invalid_request", f"date: {on!r} is not a date in YYYY-MM-DD form")
+        raise invalid(f"{name}: {on!r} is not a date in YYYY-MM-DD form")
     try:
         return date_to_day(date.fromisoformat(on))
     except ValueError:
-        raise QueryError(400, "invalid_request", f"date: {on!r} is not a calendar date") from None
+        raise invalid(f"{name}: {on!r} is not a calendar date") from None
 
 
-def _finite_or_none(value: np.float64) -> float | None:
+def finite_or_none(value: np.floating[Any]) -> float | None:
     return float(value) if np.isfinite(value) else None

@@ -61,6 +61,21 @@ def tcgplayer_item_id(product_id: int, printing: str = "Normal") -> str:
     return f"tcg-{product_id}-{slugify(printing)}"
 
 
+TCGPLAYER_ITEM_ID = re.compile(r"^tcg-\d+(?:-(?P<printing>[a-z0-9-]+))?$")
+
+
+def printing_of(item_id: str) -> str | None:
+    """The printing a TCGplayer item id names ("Normal" without a suffix, else the slug in
+    words: `tcg-1-reverse-holofoil` is "Reverse Holofoil"); None for other sources' ids."""
+    match = TCGPLAYER_ITEM_ID.fullmatch(item_id)
+    if match is None:
+        return None
+    slug = match["printing"]
+    if slug is None:
+        return "Normal"
+    return " ".join(word[:1].upper() + word[1:] for word in slug.split("-"))
+
+
 def placeholder_name(tcgplayer_id: int | str) -> str:
     """The name of a TCGplayer product whose catalogue entry is not known (yet)."""
     return f"{PLACEHOLDER_PREFIX}{tcgplayer_id}"

@@ -95,6 +95,31 @@ def rule_codes(
     return signal_codes(deviation(market, fair), thresholds)
 
 
+def signal_edge(
+    market: FloatArray,
+    fair: FloatArray,
+    low: FloatArray,
+    high: FloatArray,
+    codes: CodeArray,
+    thresholds: SignalThresholds,
+) -> FloatArray:
+    """How far past its threshold each BUY or SELL is, as a fraction (NaN for HOLD): the
+    screener's strength. `band` rule: the distance outside the band relative to the band
+    edge crossed, `(fair_low - market) / fair_low` or `(market - fair_high) / fair_high`;
+    `fixed` rule: the deviation beyond `buy_at` or `sell_at`."""
+    edge = np.full(market.shape, np.nan)
+    buy = codes == BUY_CODE
+    sell = codes == SELL_CODE
+    if thresholds.rule == SignalRule.BAND:
+        edge[buy] = (low[buy] - market[buy]) / low[buy]
+        edge[sell] = (market[sell] - high[sell]) / high[sell]
+    else:
+        deviation_pct = deviation(market, fair)
+        edge[buy] = thresholds.buy_at - deviation_pct[buy]
+        edge[sell] = deviation_pct[sell] - thresholds.sell_at
+    return edge
+
+
 def signal_for(deviation_pct: float, thresholds: SignalThresholds) -> Signal:
     """The `fixed` rule's signal for one deviation (NaN, no usable fair price, is HOLD)."""
     return LABELS[int(signal_codes(np.array([deviation_pct]), thresholds)[0])]

@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from model.artifact import TrainedModel
 from model.lookup import LATEST_DAY
-from model.predictor import Predictor, QueryError, parse_day, parse_query
+from model.predictor import Predictor, Query, QueryError, parse_day, parse_query
 from model.signals import SignalThresholds
 
 
@@ -95,7 +93,6 @@ def test_freshness_and_stale_flag(predictor: Predictor) -> None:
     early = freshness(predictor.data_as_of, datetime(2020, 1, 1, tzinfo=UTC), 36)
     assert (early.age_hours, early.stale) == (0.0, False)
     assert predictor.fair_price("a", None, stale=True)["stale"] is True
-    assert predictor.cards(2, 0, stale=True)["stale"] is True
 
 
 def error_of(predictor: Predictor, card_id: str, on: str | None) -> QueryError:
@@ -106,7 +103,7 @@ def error_of(predictor: Predictor, card_id: str, on: str | None) -> QueryError:
 
 def test_unknown_card(predictor: Predictor) -> None:
     error = error_of(predictor, "zzz", None)
-    assert (error.status, error.error) == (404, "card_not_found")
+    assert (error.error, error.card_id) == ("card_not_found", "zzz")
     assert error.body() == {"error": "card_not_found", "detail": "no card with id 'zzz'"}
 
 
@@ -122,7 +119,7 @@ def test_date_out_of_range_names_the_range(
     predictor: Predictor, card_id: str, on: str, first: str
 ) -> None:
     error = error_of(predictor, card_id, on)
-    assert (error.status, error.error) == (404, "date_out_of_range")
+    assert (error.error, error.card_id) == ("date_out_of_range", card_id)
     assert error.detail == (
         f"no price for {card_id!r} on {on}: prices are available from {first} to 2024-01-05"
     )
@@ -145,8 +142,9 @@ def test_date_before_1970_is_out_of_range(predictor: Predictor) -> None:
     ],
 )
 def test_malformed_date(predictor: Predictor, on: str, detail: str) -> None:
-    error = error_of(predictor, "a", on)
-    assert (error.status, error.error, error.detail) == (400, "invalid_request", detail)
+    with pytest.raises(QueryError) as caught:
+        parse_query({"card_id": "a", "date": on})
+    assert (caught.value.error, caught.value.detail) == ("invalid_request", detail)
 
 
 @pytest.mark.parametrize(
@@ -165,82 +163,63 @@ def test_malformed_date(predictor: Predictor, on: str, detail: str) -> None:
 def test_invalid_items(item: object, detail: str) -> None:
     with pytest.raises(QueryError) as caught:
         parse_query(item)
-    assert (caught.value.status, caught.value.error, caught.value.detail) == (
-        400,
+    assert (caught.value.error, caught.value.detail, caught.value.card_id) == (
         "invalid_request",
         detail,
+        None,
     )
 
 
 def test_parse_query_and_day() -> None:
-    assert parse_query({"card_id": "a"}) == ("a", None)
-    assert parse_query({"card_id": "a", "date": "2024-01-02", "extra": 1}) == ("a", "2024-01-02")
+    assert parse_query({"card_id": "a"}) == Query("a", None, LATEST_DAY)
+    assert parse_query({"card_id": "a", "date": "1970-01-02", "extra": 1}) == Query(
+        "a", "1970-01-02", 1
+    )
     assert parse_day(None) == LATEST_DAY
     assert parse_day("1970-01-02") == 1
 
 
-def test_batch_answers_in_request_order_with_per_item_errors(predictor: Predictor) -> None:
-    items: list[Any] = [
-        {"card_id": "c", "date": "2024-01-04"},
-        "not an object",
-        {"card_id": "zzz"},
-        {"card_id": "a", "date": "2024-99-01"},
-        {"card_id": "d", "date": "2024-01-01"},
-        {"card_id": "a"},
-        {"card_id": 5},
-        {"card_id": "c", "date": "2024-01-04"},
+def test_answers_in_query_order_with_errors_in_place(predictor: Predictor) -> None:
+    queries = [
+        Query("c", "2024-01-04", parse_day("2024-01-04")),
+        Query("zzz", None, LATEST_DAY),
+        Query("d", "2024-01-01", parse_day("2024-01-01")),
+        Query("a", None, LATEST_DAY),
+        Query("c", "2024-01-04", parse_day("2024-01-04")),
     ]
-    answers = predictor.fair_prices(items)
+    answers = predictor.answer(queries)
 
-    assert len(answers) == len(items)
+    assert len(answers) == len(queries)
     assert answers[0] == predictor.fair_price("c", "2024-01-04")
-    assert answers[7] == answers[0]
-    assert answers[5] == predictor.fair_price("a", None)
-    assert answers[1] == {
-        "index": 1,
-        "status": 400,
-        "error": "invalid_request",
-        "detail": "item: expected an object with a card_id",
-    }
-    statuses = {
-        index: (answers[index]["status"], answers[index]["error"]) for index in (1, 2, 3, 4, 6)
-    }
-    assert statuses == {
-        1: (400, "invalid_request"),
-        2: (404, "card_not_found"),
-        3: (400, "invalid_request"),
-        4: (404, "date_out_of_range"),
-        6: (400, "invalid_request"),
-    }
-    for index in statuses:
-        assert answers[index]["index"] == index
-    # Not-found errors name the card they are about; unparseable items have none to name.
-    assert answers[2]["card_id"] == "zzz"
-    assert answers[4]["card_id"] == "d"
-    assert "card_id" not in answers[3]
-    assert "card_id" not in answers[6]
-    assert predictor.fair_prices([]) == []
+    assert answers[4] == answers[0]
+    assert answers[3] == predictor.fair_price("a", None)
+    unknown, early = answers[1], answers[2]
+    assert isinstance(unknown, QueryError)
+    assert isinstance(early, QueryError)
+    assert (unknown.error, unknown.card_id) == ("card_not_found", "zzz")
+    assert (early.error, early.card_id) == ("date_out_of_range", "d")
+    assert predictor.answer([]) == []
 
 
-def test_cards_paging(predictor: Predictor) -> None:
-    everything = predictor.cards(limit=10, offset=0)
-    assert everything["total"] == 4
-    assert [card["card_id"] for card in everything["cards"]] == ["a", "b", "c", "d"]
-    assert everything["cards"][1] == {
-        "card_id": "b",
-        "name": "Beta",
-        "set_code": "sv1",
-        "latest_date": "2024-01-04",
-        "latest_price": 0.5,
+def test_history_is_every_observed_day_in_range(predictor: Predictor) -> None:
+    rows = predictor.history("c", None, None)
+    assert [rows.fields(index)["price_date"] for index in range(len(rows.rows))] == [
+        "2024-01-01",
+        "2024-01-03",
+        "2024-01-04",
+        "2024-01-05",
+    ]
+    # Each row is the answer for its own day.
+    assert rows.fields(2) == {
+        name: value
+        for name, value in predictor.fair_price("c", "2024-01-04").items()
+        if name in rows.fields(2)
     }
-    assert everything["cards"][3]["set_code"] is None
-
-    page = predictor.cards(limit=2, offset=1)
-    assert (page["total"], page["limit"], page["offset"]) == (4, 2, 1)
-    assert [card["card_id"] for card in page["cards"]] == ["b", "c"]
-    assert predictor.cards(limit=2, offset=3)["cards"] == [everything["cards"][3]]
-    assert predictor.cards(limit=5, offset=10)["cards"] == []
-    assert predictor.cards(limit=0, offset=0)["cards"] == []
+    window = predictor.history("c", parse_day("2024-01-02"), parse_day("2024-01-04"))
+    assert len(window.rows) == 2
+    assert len(predictor.history("c", parse_day("2024-01-05"), parse_day("2024-01-01")).rows) == 0
+    with pytest.raises(QueryError, match="no card with id 'zzz'"):
+        predictor.history("zzz", None, None)
 
 
 def test_band_is_answered_rounded_and_drives_the_band_rule(trained: TrainedModel) -> None:
