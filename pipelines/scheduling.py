@@ -27,7 +27,8 @@ from pathlib import Path
 
 from croniter import croniter
 
-from pipelines.settings import PROJECT_ROOT, ScheduleSettings
+from pipelines.settings import PROJECT_ROOT
+from service.settings import ScheduleSettings
 
 logger = logging.getLogger("pokewatch.schedule")
 

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from croniter import croniter
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from model.settings import Settings
-from service.settings import StoreSettings
+from service.settings import ScheduleSettings, StoreSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,22 +122,6 @@ class CollectorSettings(_Frozen):
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else PROJECT_ROOT / path
-
-
-class ScheduleSettings(_Frozen):
-    """When the jobs run: cron expressions in UTC (the crontab, compose and the CronJobs)."""
-
-    daily: str = "0 3 * * *"  # collect, score and publish
-    retrain: str = "0 4 * * 0"  # the training pipeline, weekly
-
-    @field_validator("daily", "retrain")
-    @classmethod
-    def _cron(cls, expression: str) -> str:
-        if not croniter.is_valid(expression):
-            raise ValueError(
-                f"{expression!r} is not a cron expression (minute hour day month weekday)"
-            )
-        return expression
 
 
 class MlflowSettings(_Frozen):

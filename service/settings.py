@@ -1,11 +1,13 @@
-"""Service settings: the `service`, `security`, `cache`, `redis` and `store` sections of
-configuration.yaml (`store` is shared with the jobs: they write where the service reads)."""
+"""Service settings: the `service`, `security`, `cache`, `redis`, `store` and `schedule`
+sections of configuration.yaml (`store` and `schedule` are shared with the jobs: they write
+where the service reads, when the schedule says)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from model.artifact import MODEL_NAME
 from model.settings import ConfigFileSettings, ModelSettings
@@ -108,9 +110,30 @@ class StoreSettings(BaseModel):
     keep_published: int = Field(default=7, ge=1)
 
 
+class ScheduleSettings(BaseModel):
+    """When the jobs run: cron expressions in UTC (the crontab, compose and the CronJobs).
+
+    The service reads it too: a v1 answer may be cached until the next run can change it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    daily: str = "0 3 * * *"  # collect, score and publish
+    retrain: str = "0 4 * * 0"  # the training pipeline, weekly
+
+    @field_validator("daily", "retrain")
+    @classmethod
+    def _cron(cls, expression: str) -> str:
+        if not croniter.is_valid(expression):
+            raise ValueError(
+                f"{expression!r} is not a cron expression (minute hour day month weekday)"
+            )
+        return expression
+
+
 class ServiceSettings(ConfigFileSettings):
     model: ModelSettings = ModelSettings()
     store: StoreSettings = StoreSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
     service: ServiceConfig = ServiceConfig()
     security: SecurityConfig = SecurityConfig()
     cache: CacheConfig = CacheConfig()

@@ -357,7 +357,7 @@ def test_the_jobs_write_where_the_api_reads(overlay: tuple[str, list[Resource]])
 
 def test_the_jobs_run_the_commands_of_the_schedule() -> None:
     from pipelines.scheduling import job_commands
-    from pipelines.settings import ScheduleSettings
+    from service.settings import ScheduleSettings
 
     resources = render_overlay(K8S / "overlays" / "prod")
     schedule = ScheduleSettings()

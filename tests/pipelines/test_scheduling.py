@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from pipelines.scheduling import job_commands, next_run, run_schedule
-from pipelines.settings import ScheduleSettings
+from service.settings import ScheduleSettings
 
 SCHEDULE = ScheduleSettings(daily="0 3 * * *", retrain="0 4 * * 0")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from pipelines.settings import PokemonPriceTrackerSettings, ScheduleSettings, TcgcsvSelection
+from pipelines.settings import PokemonPriceTrackerSettings, TcgcsvSelection
+from service.settings import ScheduleSettings
 
 
 def test_tcgcsv_selection_forms() -> None:
