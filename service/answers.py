@@ -2,7 +2,12 @@
 
 The BentoML service (and the FastAPI reference app of the benchmarks) wrap this; nothing
 here knows about BentoML. Bodies are encoded once with orjson and, when cached, served
-as they are.
+as they are. Each query is parsed once and computed at most once: an answer the cache
+misses is computed with the others it missed, and a failing query keeps the error its
+computation gave.
+
+HTTP statuses are decided here, at the edge of the model: `model` says what went wrong
+(`QueryErrorCode`), not which status it is.
 """
 
 from __future__ import annotations
@@ -10,10 +15,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
-from model.predictor import Predictor, QueryError, parse_query
+from model.catalog import Catalog
+from model.predictor import Predictor, Query, QueryError, QueryErrorCode, parse_day, parse_query
 from service.cache import (
     Cached,
     LruCache,
@@ -27,10 +34,26 @@ from service.redis_guard import RedisGuard
 from service.settings import CacheConfig
 
 Body = tuple[int, bytes]
+QUERY_STATUS = {
+    QueryErrorCode.INVALID_REQUEST: 400,
+    QueryErrorCode.CARD_NOT_FOUND: 404,
+    QueryErrorCode.DATE_OUT_OF_RANGE: 404,
+}
 
 
-def error_body(error: QueryError) -> Body:
-    return error.status, orjson.dumps(error.body())
+def status_of(error: QueryError) -> int:
+    return QUERY_STATUS[error.error]
+
+
+def query_error_body(error: QueryError) -> Body:
+    return status_of(error), orjson.dumps(error.body())
+
+
+def item_error(index: int, error: QueryError) -> dict[str, Any]:
+    """A failed batch item's answer in its place: its index, the card it names (if any),
+    its status and the error body."""
+    named = {} if error.card_id is None else {"card_id": error.card_id}
+    return {"index": index, **named, "status": status_of(error), **error.body()}
 
 
 Clock = Callable[[], datetime]
@@ -47,11 +70,13 @@ class Answers:
     def __init__(
         self,
         predictor: Predictor,
+        catalog: Catalog,
         cache: PredictionCache | None,
         stale_after_hours: float,
         clock: Clock = utc_now,
     ) -> None:
         self.predictor = predictor
+        self.catalog = catalog
         self.cache = cache
         self.stale_after_hours = stale_after_hours
         self.clock = clock
@@ -71,74 +96,77 @@ class Answers:
 
     async def fair_price(self, card_id: str, on: str | None) -> Body:
         started = time.perf_counter()
-        stale = self.stale()
-        query = {"card_id": card_id, "date": on}
-        (cached,) = await self._lookup([query], [(card_id, on)], stale)
-        if cached is None:
-            # Not cacheable: an error, computed (cheaply) again to raise it.
-            try:
-                answer = self.predictor.fair_price(card_id, on, stale)
-            except QueryError as error:
-                return error_body(error)
-            cached = (orjson.dumps(answer), signal_label(answer))
-        self.metrics.signals.labels(cached[1]).inc()
+        try:
+            query = Query(card_id, on, parse_day(on))
+        except QueryError as error:
+            return query_error_body(error)
+        (found,) = await self._answers([query], self.stale())
+        if isinstance(found, QueryError):
+            return query_error_body(found)
+        self.metrics.signals.labels(found[1]).inc()
         self.metrics.prediction_seconds.labels("fair_price").observe(time.perf_counter() - started)
-        return 200, cached[0]
+        return 200, found[0]
 
     async def batch(self, items: Sequence[object]) -> Body:
-        """Answers in item order; malformed items get their error in place, uncached."""
+        """Answers in item order; an item that fails gets its error in place, uncached."""
         started = time.perf_counter()
-        parts: list[bytes | None] = [None] * len(items)
-        queries: list[tuple[str, str | None]] = []
+        parts: list[bytes] = [b""] * len(items)
+        queries: list[Query] = []
         positions: list[int] = []
         for index, item in enumerate(items):
             try:
                 queries.append(parse_query(item))
             except QueryError as error:
-                parts[index] = orjson.dumps(error.item_body(index))
+                parts[index] = orjson.dumps(item_error(index, error))
                 continue
             positions.append(index)
-        valid_items = [items[index] for index in positions]
-        stale = self.stale()
-        found = await self._lookup(valid_items, queries, stale)
-        uncached = [slot for slot, value in enumerate(found) if value is None]
-        if uncached:
-            answers = self.predictor.fair_prices([valid_items[slot] for slot in uncached], stale)
-            for slot, answer in zip(uncached, answers, strict=True):
-                if "index" in answer:
-                    answer["index"] = positions[slot]
-                parts[positions[slot]] = orjson.dumps(answer)
+        found = await self._answers(queries, self.stale())
         signals = self.metrics.signals
-        for slot, value in enumerate(found):
-            if value is not None:
-                parts[positions[slot]] = value[0]
-                signals.labels(value[1]).inc()
+        for index, value in zip(positions, found, strict=True):
+            if isinstance(value, QueryError):
+                parts[index] = orjson.dumps(item_error(index, value))
+                continue
+            parts[index] = value[0]
+            signals.labels(value[1]).inc()
         self.metrics.batch_size.observe(len(items))
         self.metrics.prediction_seconds.labels("batch_predict").observe(
             time.perf_counter() - started
         )
-        return 200, b'{"results":[' + b",".join(part or b"null" for part in parts) + b"]}"
+        return 200, b'{"results":[' + b",".join(parts) + b"]}"
 
-    async def _lookup(
-        self, items: Sequence[object], queries: list[tuple[str, str | None]], stale: bool
-    ) -> list[Cached | None]:
-        """Cached or freshly computed answers of valid queries (None for errors)."""
+    async def _answers(self, queries: list[Query], stale: bool) -> list[Cached | QueryError]:
+        """Cached or freshly computed answers, or each failing query's error."""
+        errors: dict[int, QueryError] = {}
 
         def compute(indexes: list[int]) -> list[Cached | None]:
-            answers = self.predictor.fair_prices([items[index] for index in indexes], stale)
-            return [
-                None if "error" in answer else (orjson.dumps(answer), signal_label(answer))
-                for answer in answers
-            ]
+            computed: list[Cached | None] = []
+            answers = self.predictor.answer([queries[index] for index in indexes], stale)
+            for index, answer in zip(indexes, answers, strict=True):
+                if isinstance(answer, QueryError):
+                    errors[index] = answer
+                    computed.append(None)
+                else:
+                    computed.append((orjson.dumps(answer), signal_label(answer)))
+            return computed
 
         if self.cache is None:
-            return compute(list(range(len(items))))
-        version = f"{self.version}|{'stale' if stale else 'fresh'}"
-        keys = [PredictionCache.key(version, card_id, on) for card_id, on in queries]
-        return await self.cache.get_or_compute(keys, compute, self.decode)
+            found = compute(list(range(len(queries))))
+        else:
+            version = f"{self.version}|{'stale' if stale else 'fresh'}"
+            keys = [PredictionCache.key(version, query.card_id, query.date) for query in queries]
+            found = await self.cache.get_or_compute(keys, compute, self.decode)
+        # An identical query in flight elsewhere failed: errors are not cached, so the
+        # queries that waited on it are computed here.
+        waited = [
+            index for index, value in enumerate(found) if value is None and index not in errors
+        ]
+        if waited:
+            for index, value in zip(waited, compute(waited), strict=True):
+                found[index] = value
+        return [errors[index] if value is None else value for index, value in enumerate(found)]
 
     def cards(self, limit: int, offset: int) -> Body:
-        return 200, orjson.dumps(self.predictor.cards(limit, offset, self.stale()))
+        return 200, orjson.dumps(self.catalog.summaries(limit, offset, self.stale()))
 
 
 def build_cache(config: CacheConfig, guard: RedisGuard | None) -> PredictionCache | None:

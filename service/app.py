@@ -14,12 +14,13 @@ import logging
 from typing import Annotated, Any
 
 import bentoml
+import orjson
 from pydantic import Field
 from starlette.responses import Response
 
-from model.predictor import QueryError
 from model.settings import load_settings
-from service.answers import Answers, Body, build_cache, error_body
+from service.answers import Answers, Body, build_cache
+from service.errors import error_body
 from service.logs import configure_worker_logging
 from service.middleware import (
     AuthMiddleware,
@@ -35,6 +36,7 @@ from service.ratelimit import RedisLimiter
 from service.serving import Serving
 from service.settings import CorsConfig, ServiceSettings
 from service.store import Store, declared_model_tag
+from service.v1 import build_v1
 
 logger = logging.getLogger("pokewatch.service")
 
@@ -59,6 +61,8 @@ IsoDate = Annotated[
 
 
 SECURITY = build_security(SETTINGS)
+# The REST API v1 (service/v1.py) answers from this worker's service instance.
+V1_APP = build_v1(SETTINGS, lambda: bentoml.get_current_service().serving)
 
 
 def cors_config(cors: CorsConfig) -> dict[str, Any]:
@@ -73,9 +77,11 @@ def cors_config(cors: CorsConfig) -> dict[str, Any]:
             "X-API-Key",
             "Authorization",
             "X-Request-ID",
+            "If-None-Match",
         ],
         "access_control_expose_headers": [
             "X-Request-ID",
+            "ETag",
             "RateLimit",
             "RateLimit-Policy",
             "Retry-After",
@@ -92,6 +98,7 @@ def cors_config(cors: CorsConfig) -> dict[str, Any]:
     # The edge middleware writes the access log, with the request ID and key id.
     logging={"access": {"enabled": False}},
 )
+@bentoml.asgi_app(V1_APP, path="/v1")
 class PokeWatch:
     # None when BentoML's store has no production model: the service still starts (so
     # /livez answers) and /readyz fails until the shared store has one.
@@ -147,10 +154,8 @@ class PokeWatch:
         """
         limit = self.settings.service.max_batch_size
         if len(items) > limit:
-            error = QueryError(
-                413, "batch_too_large", f"items: {len(items)} items, at most {limit} allowed"
-            )
-            return json_response(error_body(error))
+            detail = f"items: {len(items)} items, at most {limit} allowed"
+            return json_response((413, orjson.dumps(error_body("batch_too_large", detail))))
         if self.answers is None:
             return unavailable()
         return json_response(await self.answers.batch(items))
@@ -199,6 +204,7 @@ PokeWatch.add_asgi_middleware(RateLimitMiddleware, security=SECURITY)  # type: i
 PokeWatch.add_asgi_middleware(  # type: ignore[attr-defined]
     OpenAPIMiddleware,
     generated=lambda: PokeWatch.openapi_spec.asdict(),  # type: ignore[attr-defined]
+    max_page_size=SETTINGS.service.max_page_size,
 )
 
 
@@ -210,5 +216,5 @@ def json_response(body: Body) -> Response:
 
 def unavailable() -> Response:
     return json_response(
-        error_body(QueryError(503, "model_unavailable", "no fair-price model is loaded"))
+        (503, orjson.dumps(error_body("model_unavailable", "no fair-price model is loaded")))
     )

@@ -37,20 +37,22 @@ PROBE_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
 METRICS_PATHS = frozenset({"/metrics"})
 DOCS_PATHS = frozenset({"/docs.json", "/"})
 DOCS_PREFIXES = ("/static_content/",)
+# Routes not listed need the predict scope; bulk answers (many items at once) need batch.
 ROUTE_SCOPES = {
-    "/fair_price": KeyScope.PREDICT,
-    "/cards": KeyScope.PREDICT,
-    "/health": KeyScope.PREDICT,
     "/batch_predict": KeyScope.BATCH,
+    "/v1/portfolio/valuate": KeyScope.BATCH,
 }
+BATCH_PREFIXES = ("/v1/export/",)
 ADMIN_PREFIX = "/admin/"
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
-    (b"cache-control", b"no-store"),
     (b"content-security-policy", b"frame-ancestors 'none'"),
 ]
+NO_STORE = (b"cache-control", b"no-store")
+# Kept only on successful answers that set them (the v1 GET answers): errors are never cached.
+CACHING_HEADERS = frozenset({b"cache-control", b"etag", b"vary"})
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 PROBLEM_JSON = b"application/problem+json"
 RATE_LIMITED_TYPE = "https://pokewatch.dev/problems/rate-limited"
@@ -70,6 +72,8 @@ def state(scope: Scope) -> dict[str, Any]:
 def required_scope(path: str) -> KeyScope:
     if path.startswith(ADMIN_PREFIX):
         return KeyScope.ADMIN
+    if path.startswith(BATCH_PREFIXES):
+        return KeyScope.BATCH
     return ROUTE_SCOPES.get(path, KeyScope.PREDICT)
 
 
@@ -158,7 +162,7 @@ class EdgeMiddleware:
             nonlocal start, status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message = {**message, "headers": [*message.get("headers", []), *added]}
+                message = {**message, "headers": _with_headers(message, status, added)}
                 if status >= 400 and reshape:
                     start = message
                     return
@@ -194,6 +198,19 @@ class EdgeMiddleware:
                     (time.perf_counter() - started) * 1000,
                     request_state.get("key_id", "-"),
                 )
+
+
+def _with_headers(
+    start: Message, status: int, added: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """The response's headers and the edge's; `no-store` unless a successful answer says
+    how it may be cached (an error never carries the app's caching headers)."""
+    headers: list[tuple[bytes, bytes]] = list(start.get("headers", []))
+    if status >= 400:
+        headers = [(name, value) for name, value in headers if name.lower() not in CACHING_HEADERS]
+    if not any(name.lower() == b"cache-control" for name, _ in headers):
+        headers.append(NO_STORE)
+    return [*headers, *added]
 
 
 class BodyLimitMiddleware:

@@ -7,6 +7,10 @@ started with, and cache keys carry the table's version, so no old answer is serv
 A selection that does not load is skipped (logged once) and the next one is tried, so a
 corrupt newest model or publication never leaves a worker without answers while a good
 one exists. Each check also refreshes the freshness and job gauges.
+
+A worker also keeps the catalogs (`model.catalog`) of the last few tables it served, and
+loads an older one from the store on demand, so a client paging with a cursor made on a
+table that was since replaced (here or by another worker) still sees each item once.
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from collections import OrderedDict
+from datetime import datetime
 from typing import Any
 
+from model.catalog import Catalog
 from model.predictor import Predictor, end_of_day
 from service.answers import Answers, Clock, utc_now
 from service.cache import PredictionCache
@@ -24,6 +31,9 @@ from service.settings import ServiceSettings
 from service.store import Selection, Store, pinned_tag
 
 logger = logging.getLogger("pokewatch.serving")
+# Catalogs kept per worker for cursors made on earlier tables (each holds one row per item).
+RECENT_CATALOGS = 4
+Loaded = tuple[Selection, Predictor, Catalog]
 
 
 class Serving:
@@ -41,6 +51,10 @@ class Serving:
         self.pinned = pinned_tag(settings.service.model_tag)
         self.answers: Answers | None = None
         self.selection: Selection | None = None
+        # When the table served was swapped in (HTTP caching: `service.v1`).
+        self.loaded_at: datetime | None = None
+        self.catalogs: OrderedDict[str, Catalog] = OrderedDict()
+        self._catalog_lock = asyncio.Lock()
         # Models and publications that failed to load: never tried again by this worker.
         self._failed: set[str] = set()
 
@@ -54,7 +68,16 @@ class Serving:
         selection = self.selection
         return selection.publication.id if selection and selection.publication else None
 
-    def _prepare(self) -> tuple[Selection, Predictor] | None:
+    def _predictor(self, selection: Selection) -> tuple[Predictor, Catalog]:
+        predictor = Predictor(
+            self.store.load(selection),
+            selection.model.tag,
+            self.settings.model.thresholds,
+            self.settings.model.min_observed_days,
+        )
+        return predictor, Catalog(predictor)
+
+    def _prepare(self) -> Loaded | None:
         """The current selection loaded, when it differs from what is served (else None)."""
         while True:
             selection = self.store.select(self.pinned, frozenset(self._failed))
@@ -63,21 +86,15 @@ class Serving:
             ):
                 return None
             try:
-                table = self.store.load(selection)
-                predictor = Predictor(
-                    table,
-                    selection.model.tag,
-                    self.settings.model.thresholds,
-                    self.settings.model.min_observed_days,
-                )
+                predictor, catalog = self._predictor(selection)
             except Exception:
                 logger.exception("cannot load %s; trying the next one", selection.version)
                 self._failed.add(selection.version)
                 continue
-            return selection, predictor
+            return selection, predictor, catalog
 
-    def _swap(self, prepared: tuple[Selection, Predictor]) -> None:
-        selection, predictor = prepared
+    def _swap(self, prepared: Loaded) -> None:
+        selection, predictor, catalog = prepared
         previous = self.selection.version if self.selection else None
         serving = service_metrics().serving
         if self.selection is not None:
@@ -85,8 +102,10 @@ class Serving:
         serving.labels(selection.model.tag).set(1)
         self.selection = selection
         self.answers = Answers(
-            predictor, self.cache, self.settings.service.stale_after_hours, self.clock
+            predictor, catalog, self.cache, self.settings.service.stale_after_hours, self.clock
         )
+        self.loaded_at = self.clock()
+        self._remember(catalog)
         # What is loaded now lives as long as it is served: keep it out of every collection.
         gc.collect()
         gc.freeze()
@@ -97,6 +116,28 @@ class Serving:
             predictor.data_as_of,
             previous,
         )
+
+    def _remember(self, catalog: Catalog) -> None:
+        self.catalogs[catalog.version] = catalog
+        self.catalogs.move_to_end(catalog.version)
+        while len(self.catalogs) > RECENT_CATALOGS:
+            self.catalogs.popitem(last=False)
+
+    async def catalog(self, version: str) -> Catalog | None:
+        """The catalog of the table `version` names: a recent one, else loaded from the
+        store (one load at a time); None when the store no longer has that table."""
+        found = self.catalogs.get(version)
+        if found is not None:
+            return found
+        async with self._catalog_lock:
+            if version in self.catalogs:
+                return self.catalogs[version]
+            selection = await asyncio.to_thread(self.store.find, version)
+            if selection is None:
+                return None
+            _, loaded = await asyncio.to_thread(self._predictor, selection)
+            self._remember(loaded)
+            return loaded
 
     def start(self) -> None:
         """Load what to serve now (at worker start); without one, /readyz fails."""

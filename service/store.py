@@ -508,6 +508,24 @@ class Store:
                 return Selection(model, registry, self.publications.newest(model.tag, skip))
         return None
 
+    def find(self, version: str) -> Selection | None:
+        """The table a version names (`Selection.version`: a model tag, or a publication
+        id), if the store still holds it and its files verify."""
+        tag = version.partition("@")[0]
+        for registry in self.registries:
+            model = _pinned(registry, tag)
+            if model is None:
+                continue
+            if tag == version:
+                return Selection(model, registry, None)
+            publication = next(
+                (found for found in self.publications.all(tag) if found.id == version), None
+            )
+            if publication is None or self.publications.problems(publication):
+                return None
+            return Selection(model, registry, publication)
+        return None
+
     def load(self, selection: Selection) -> TrainedModel:
         if selection.publication is not None:
             return self.publications.load(selection.publication)

@@ -13,6 +13,7 @@ from tests.e2e.conftest import bentoml_serve
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SCHEMATHESIS = Path(sys.executable).with_name("st")
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 def test_no_server_errors_or_schema_violations(model_tag: str) -> None:
@@ -26,7 +27,7 @@ def test_no_server_errors_or_schema_violations(model_tag: str) -> None:
     with bentoml_serve("service:PokeWatch", env=env) as base:
         run = subprocess.run(
             [
-                str(SCHEMATHESIS), "run", f"{base}/docs.json",
+                str(SCHEMATHESIS), "--config-file", str(CONFIG), "run", f"{base}/docs.json",
                 "--header", f"X-API-Key: {key}",
                 "--checks", "all",
                 "--phases", "examples,coverage,fuzzing",

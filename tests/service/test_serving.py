@@ -132,3 +132,28 @@ def test_stale_answers_are_cached_apart_from_fresh_ones(
     stale = asyncio.run(worker.answers.fair_price("a", None))
     assert orjson.loads(fresh[1])["stale"] is False
     assert orjson.loads(stale[1])["stale"] is True
+
+
+def test_catalogs_of_earlier_tables_stay_reachable(store: Store, trained: TrainedModel) -> None:
+    """A cursor made on a table that was replaced (here, or on another worker that this one
+    never served) still finds that table's catalog; a table the store lost is gone."""
+    model = store.registry.save(trained, Stage.PRODUCTION)
+    worker = serving(store)
+    worker.start()
+    first = worker.answers
+    assert first is not None
+    day = store.publications.publish(model, trained)
+    assert asyncio.run(worker.check())
+    assert worker.answers is not None
+    assert worker.answers.version == day.id
+    # The table it served before is still there for cursors made on it.
+    kept = asyncio.run(worker.catalog(model))
+    assert kept is first.catalog
+    # A worker that never served the publication loads it from the store.
+    other = serving(store)
+    other.catalogs.clear()
+    loaded = asyncio.run(other.catalog(day.id))
+    assert loaded is not None
+    assert (loaded.version, len(loaded)) == (day.id, len(first.catalog))
+    assert asyncio.run(other.catalog(f"{model}@2020-01-01.gone")) is None
+    assert asyncio.run(other.catalog("pokewatch-fair-price:no-such-model")) is None
