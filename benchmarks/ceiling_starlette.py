@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from benchmarks.common import load_predictor, parse, query_bodies
+from model.predictor import QueryError, parse_query
 from model.settings import load_settings
 from service.settings import ServiceSettings
 
@@ -22,10 +23,11 @@ def precompute() -> dict[tuple[str, str | None], bytes]:
     predictor = load_predictor(load_settings(ServiceSettings))
     latest = {(card_id, None) for card_id in predictor.table.item_ids}
     queries = sorted({parse(body) for body in query_bodies()} | latest, key=str)
-    items = [{"card_id": card_id, "date": on} for card_id, on in queries]
+    parsed = [parse_query({"card_id": card_id, "date": on}) for card_id, on in queries]
     return {
         query: orjson.dumps(found)
-        for query, found in zip(queries, predictor.fair_prices(items), strict=True)
+        for query, found in zip(queries, predictor.answer(parsed), strict=True)
+        if not isinstance(found, QueryError)
     }
 
 

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from benchmarks.common import load_predictor
+from model.catalog import Catalog
 from model.settings import load_settings
 from service.answers import Answers, build_cache
 from service.keys import KeyRecord, KeyStore, Scope
@@ -46,8 +47,10 @@ ANSWERS: dict[str, Answers] = {}
 
 @asynccontextmanager
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    predictor = load_predictor(SETTINGS)
     ANSWERS["answers"] = Answers(
-        load_predictor(SETTINGS),
+        predictor,
+        Catalog(predictor),
         build_cache(SETTINGS.cache, guard("cache")),
         SETTINGS.service.stale_after_hours,
     )
