@@ -44,12 +44,8 @@ CURSOR_FORMAT = 1
 MAX_PORTFOLIO_LINES = 1000
 MAX_QUANTITY = 1_000_000
 MAX_ID_LENGTH = 128  # the longest item id (model.schema.ITEM_ID_PATTERN)
-EXPORT_COLUMNS = (
-    "card_id",
-    "name",
-    "set_code",
-    "date",
-    "price_date",
+# The priced fields of one day of an item, in the column order of the CSV answers.
+PRICED_COLUMNS = (
     "market_price",
     "fair_price",
     "fair_low",
@@ -57,6 +53,15 @@ EXPORT_COLUMNS = (
     "deviation_pct",
     "signal",
     "reason",
+)
+HISTORY_COLUMNS = ("date", *PRICED_COLUMNS)
+EXPORT_COLUMNS = (
+    "card_id",
+    "name",
+    "set_code",
+    "date",
+    "price_date",
+    *PRICED_COLUMNS,
     "history_days",
 )
 

@@ -119,7 +119,6 @@ def ensure_dev(
         f"Created a local development API key (shown only now; stored hashed in {keys.path}):\n"
         f"  {raw}\n"
         f"Try:\n"
-        f"  curl -s -X POST 127.0.0.1:{port}/fair_price -H 'X-API-Key: {raw}' "
-        f"-H 'Content-Type: application/json' -d '{{\"card_id\": \"tcg-133777\"}}'",
+        f"  curl -s '127.0.0.1:{port}/v1/cards?q=charizard&limit=3' -H 'X-API-Key: {raw}'",
         err=True,
     )

@@ -21,20 +21,28 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from model.catalog import MAX_ID_LENGTH, MAX_PORTFOLIO_LINES, MAX_QUANTITY, SortKey
 from service.errors import send_json
 
+Signal = Literal["BUY", "HOLD", "SELL"]
+Reason = Literal["insufficient_history", "not_scored"]
 
-class FairPriceAnswer(BaseModel):
-    card_id: str
-    name: str
-    date: str
-    price_date: str
+
+class PricedDay(BaseModel):
+    """One day of an item as the model prices it: what every answer about a day holds."""
+
     market_price: float
     fair_price: float | None
     fair_low: float | None
     fair_high: float | None
     deviation_pct: float | None
     # null with a `reason` when the model gives no fair price for the row
-    signal: Literal["BUY", "HOLD", "SELL"] | None
-    reason: Literal["insufficient_history", "not_scored"] | None
+    signal: Signal | None
+    reason: Reason | None
+
+
+class FairPriceAnswer(PricedDay):
+    card_id: str
+    name: str
+    date: str
+    price_date: str
     history_days: int
     data_as_of: str
     stale: bool
@@ -70,8 +78,6 @@ class CardsPage(BaseModel):
     cards: list[CardSummary]
 
 
-Signal = Literal["BUY", "HOLD", "SELL"]
-Reason = Literal["insufficient_history", "not_scored"]
 CHARIZARD: JsonDict = {
     "card_id": "sv2a_151_charizard_ex___201_165",
     "name": "Charizard ex - 201/165",
@@ -93,7 +99,7 @@ CHARIZARD: JsonDict = {
 }
 
 
-class CardEntry(BaseModel):
+class CardEntry(PricedDay):
     """An item's latest answer, as the v1 lists show it."""
 
     # `example`, not `examples`: the document is OpenAPI 3.0 (BentoML's).
@@ -107,13 +113,6 @@ class CardEntry(BaseModel):
     # TCGplayer printing (Normal, Holofoil, Reverse Holofoil...); null for other sources
     printing: str | None
     price_date: str
-    market_price: float
-    fair_price: float | None
-    fair_low: float | None
-    fair_high: float | None
-    deviation_pct: float | None
-    signal: Signal | None
-    reason: Reason | None
     # how far a BUY or SELL is past its threshold, as a fraction; null for HOLD
     edge_pct: float | None
     history_days: int
@@ -151,15 +150,8 @@ class SignalList(CardList):
     backtest: Backtest | None
 
 
-class HistoryRow(BaseModel):
+class HistoryRow(PricedDay):
     date: str
-    market_price: float
-    fair_price: float | None
-    fair_low: float | None
-    fair_high: float | None
-    deviation_pct: float | None
-    signal: Signal | None
-    reason: Reason | None
 
 
 class History(BaseModel):
@@ -258,19 +250,12 @@ class Valuation(BaseModel):
     model_version: str
 
 
-class ExportRow(BaseModel):
+class ExportRow(PricedDay):
     card_id: str
     name: str
     set_code: str | None
     date: str
     price_date: str
-    market_price: float
-    fair_price: float | None
-    fair_low: float | None
-    fair_high: float | None
-    deviation_pct: float | None
-    signal: Signal | None
-    reason: Reason | None
     history_days: int
 
 

@@ -35,6 +35,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from model.catalog import (
+    HISTORY_COLUMNS,
     MAX_PORTFOLIO_LINES,
     CardQuery,
     Catalog,
@@ -56,16 +57,6 @@ JSON = "application/json"
 CSV = "text/csv"
 PARQUET = "application/vnd.apache.parquet"
 EXPORT_TYPES = {"json": JSON, "csv": CSV, "parquet": PARQUET}
-HISTORY_COLUMNS = (
-    "date",
-    "market_price",
-    "fair_price",
-    "fair_low",
-    "fair_high",
-    "deviation_pct",
-    "signal",
-    "reason",
-)
 HISTORY_DROPS = frozenset({"price_date", "history_days"})
 DEFAULT_LIMIT = 50
 MAX_TEXT = 200

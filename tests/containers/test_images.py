@@ -1,9 +1,10 @@
 """The two images, run as the Deployment and the CronJob run them.
 
 The API image runs read-only as a non-root user with only /tmp writable, the keys file
-mounted and the settings from the environment: ready, 200 with a key, 401 without. The
-pipelines image runs `pokewatch daily` against the fake TCGCSV and writes the store to a
-shared directory; the running API container then answers that day.
+mounted and the settings from the environment: ready, 200 with a key on `/fair_price` and
+on the v1 routes (through the typed client), 401 without. The pipelines image runs
+`pokewatch daily` against the fake TCGCSV and writes the store to a shared directory; the
+running API container then answers that day.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from pipelines.sources.tcgcsv import TcgcsvPrice
+from service.client import PokeWatchClient
 from tests.containers import engine
 from tests.e2e.conftest import free_port
 from tests.pipelines.fake_tcgcsv import GROUPS, FakeTcgcsv, fixture_days
@@ -99,6 +101,10 @@ def test_the_api_image_serves_read_only_as_a_non_root_user(
         anonymous = httpx.post(f"{base}/fair_price", json={"card_id": "tcg-133777"})
         assert anonymous.status_code == 401
         assert httpx.get(f"{base}/livez").status_code == 200
+        with PokeWatchClient(base, api_key) as client:
+            assert client.card("tcg-133777").market_price == answer.json()["market_price"]
+            assert client.cards("theme deck", limit=1).total > 0
+        assert httpx.get(f"{base}/v1/cards/tcg-133777").status_code == 401
 
 
 def test_a_daily_run_of_the_pipelines_image_reaches_the_running_api_container(

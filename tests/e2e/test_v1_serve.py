@@ -27,24 +27,11 @@ from service.keys import KeysFile, Scope
 from service.settings import StoreSettings
 from service.store import Stage, Store
 from tests.e2e.conftest import bentoml_serve
+from tests.v1_routes import BATCH_ROUTES, CHARIZARD, SEALED, V1_ROUTES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 BURST = 20
-SEALED = "tcg-133777"
-CHARIZARD = "sv2a_151_charizard_ex___201_165"
-# (method, path, body): every v1 route.
-ROUTES: list[tuple[str, str, object]] = [
-    ("GET", "/v1/cards?limit=2", None),
-    ("GET", f"/v1/cards/{SEALED}", None),
-    ("GET", f"/v1/cards/{SEALED}/fair-price", None),
-    ("GET", f"/v1/cards/{SEALED}/history", None),
-    ("GET", "/v1/sets", None),
-    ("GET", "/v1/signals", None),
-    ("POST", "/v1/portfolio/valuate", [{"card_id": SEALED, "quantity": 1}]),
-    ("GET", "/v1/export/latest.parquet", None),
-]
-BATCH = {"/v1/portfolio/valuate", "/v1/export/latest.parquet"}
 
 
 def new_key(scopes: frozenset[Scope] = frozenset(Scope)) -> str:
@@ -163,7 +150,7 @@ def test_an_etag_is_the_same_on_every_worker(server: str) -> None:
     assert statuses == {304}
 
 
-@pytest.mark.parametrize(("method", "path", "body"), ROUTES)
+@pytest.mark.parametrize(("method", "path", "body"), V1_ROUTES)
 def test_auth_scope_and_quota_on_every_route(
     server: str, method: str, path: str, body: object
 ) -> None:
@@ -172,7 +159,7 @@ def test_auth_scope_and_quota_on_every_route(
     predict_only = httpx.request(
         method, url, json=body, headers={"X-API-Key": new_key(frozenset({Scope.PREDICT}))}
     )
-    assert predict_only.status_code == (403 if path in BATCH else 200)
+    assert predict_only.status_code == (403 if path in BATCH_ROUTES else 200)
     key = new_key()
     statuses = []
     with httpx.Client(headers={"X-API-Key": key}) as client:

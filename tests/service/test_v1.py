@@ -21,21 +21,7 @@ from service.keys import KeysFile, Scope
 from service.settings import ScheduleSettings, ServiceSettings, StoreSettings
 from service.store import Store
 from service.v1 import CachePolicy, best_match
-
-CHARIZARD = "sv2a_151_charizard_ex___201_165"
-SEALED = "tcg-133777"
-# Every v1 route, as (method, path, JSON body).
-ROUTES: list[tuple[str, str, object]] = [
-    ("GET", "/v1/cards?limit=2", None),
-    ("GET", f"/v1/cards/{SEALED}", None),
-    ("GET", f"/v1/cards/{SEALED}/fair-price", None),
-    ("GET", f"/v1/cards/{SEALED}/history", None),
-    ("GET", "/v1/sets", None),
-    ("GET", "/v1/signals", None),
-    ("POST", "/v1/portfolio/valuate", [{"card_id": SEALED, "quantity": 1}]),
-    ("GET", "/v1/export/latest.csv", None),
-]
-BATCH_ROUTES = {"/v1/portfolio/valuate", "/v1/export/latest.csv"}
+from tests.v1_routes import BATCH_ROUTES, CHARIZARD, SEALED, V1_ROUTES
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +47,7 @@ def call(client: TestClient, method: str, path: str, body: object, **headers: st
     return client.request(method, path, json=body, headers=headers)
 
 
-@pytest.mark.parametrize(("method", "path", "body"), ROUTES)
+@pytest.mark.parametrize(("method", "path", "body"), V1_ROUTES)
 def test_every_route_is_behind_the_service_middleware(
     client: TestClient, method: str, path: str, body: object
 ) -> None:
@@ -78,7 +64,7 @@ def test_every_route_is_behind_the_service_middleware(
     assert denied.headers["cache-control"] == "no-store"
 
 
-@pytest.mark.parametrize(("method", "path", "body"), ROUTES)
+@pytest.mark.parametrize(("method", "path", "body"), V1_ROUTES)
 def test_scopes(client: TestClient, method: str, path: str, body: object) -> None:
     keys = KeysFile(Path(os.environ["POKEWATCH_SECURITY__KEYS_FILE"]))
     predict_only, _ = keys.create("v1 predict", frozenset({Scope.PREDICT}), "test")
@@ -368,9 +354,11 @@ def test_expired_cursor_is_410(client: TestClient) -> None:
 def test_openapi_describes_every_v1_route(client: TestClient) -> None:
     document = client.get("/docs.json").json()
     paths = document["paths"]
-    for method, path, _ in ROUTES:
+    for method, path, _ in V1_ROUTES:
         template = (
-            path.split("?")[0].replace(SEALED, "{card_id}").replace("latest.csv", "{day}.{format}")
+            path.split("?")[0]
+            .replace(SEALED, "{card_id}")
+            .replace("latest.parquet", "latest.{format}")
         )
         operation = paths[template][method.lower()]
         assert operation["security"] == [{"ApiKey": []}, {"Bearer": []}]
