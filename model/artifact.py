@@ -24,21 +24,29 @@ import pandas as pd
 
 from model.band import BandSettings
 from model.evaluation import BacktestSettings, OutOfSample, out_of_sample
-from model.features import FEATURE_SCHEMA_VERSION, price_panel
+from model.features import FEATURE_SCHEMA_VERSION, price_panels
 from model.schema import OPTIONAL_TEXT_COLUMNS
 from model.strategies import FairPriceModel
 
 MODEL_NAME = "pokewatch-fair-price"  # the name in the BentoML model store
-ARTIFACT_FORMAT = 3
-# Formats 1 (no band columns) and 2 (no stored fit) are still read and served; only
-# format 3 can score new days.
-READABLE_FORMATS = (1, 2, 3)
+ARTIFACT_FORMAT = 4
+# Formats 1 (no band columns), 2 (no stored fit) and 3 (no buy price) are still read and
+# served; formats 3 and 4 can score new days (3 with a fit of its feature version only).
+READABLE_FORMATS = (1, 2, 3, 4)
 ITEMS_FILE = "items.parquet"
 PREDICTIONS_FILE = "predictions.parquet"
 INFO_FILE = "model.json"
 STATE_FILE = "state.skops"
 ITEM_COLUMNS = ("item_id", "name", "source", *OPTIONAL_TEXT_COLUMNS)
-PREDICTION_COLUMNS = ("item_id", "date", "market_price", "fair_price", "fair_low", "fair_high")
+PREDICTION_COLUMNS = (
+    "item_id",
+    "date",
+    "market_price",
+    "buy_price",  # the lowest listing, where the source sends listings (TCGCSV)
+    "fair_price",
+    "fair_low",
+    "fair_high",
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,11 @@ def item_table(prices: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def with_buy_price(prices: pd.DataFrame) -> pd.DataFrame:
+    """`prices` with `buy_price`: the lowest listing (NaN where the source sends none)."""
+    return prices.assign(buy_price=prices.get("low_price", np.nan))
+
+
 def priced_rows(
     prices: pd.DataFrame,
     panel: pd.DataFrame,
@@ -100,7 +113,7 @@ def priced_rows(
         axis=1,
     )
     return (
-        prices[["item_id", "date", "market_price"]]
+        with_buy_price(prices)[["item_id", "date", "market_price", "buy_price"]]
         .join(long, on=["date", "item_id"])
         .reset_index(drop=True)
     )
@@ -115,17 +128,17 @@ def build_trained_model(
 ) -> TrainedModel:
     """Price every observation day out of sample (see `out_of_sample`).
 
-    `computed` is `out_of_sample`'s result on `price_panel(prices)` when the caller (the
+    `computed` is `out_of_sample`'s result on `price_panels(prices)` when the caller (the
     training run, which backtests the same fair prices) already has it. The model kept is
     the last block's fit: the one that priced the latest days, and the one that scores the
     days after them (from `scores_from`, the last block's first day, on: it was fitted and
     calibrated on targets before that day only).
     """
     band = band or BandSettings()
-    panel = price_panel(prices)
+    panels = price_panels(prices)
     if computed is None:
-        computed = out_of_sample(panel, model, backtest, band)
-    predictions = priced_rows(prices, panel, computed.fair, computed.low, computed.high)
+        computed = out_of_sample(panels, model, backtest, band)
+    predictions = priced_rows(prices, panels.market, computed.fair, computed.low, computed.high)
     final = computed.model
     info = {
         "format": ARTIFACT_FORMAT,

@@ -9,6 +9,10 @@ regression): with q = 1 - (1 - coverage) / 2,
     c_high = q-quantile of log(target / raw_high),  fair_high = max(raw_high * exp(c_high), fair)
 
 so that about (1 - coverage) / 2 of recent targets fell below the band and as many above.
+Items with a short history (fewer than `short_history_days` observed days up to the
+origin) get offsets of their own, learned from the short-history rows alone when there are
+`min_rows` of them: their errors are larger, and a band calibrated on long histories would
+cover them less than it says.
 A strategy without a band of its own (`last`, `mean3`) uses raw_low = raw_high = fair:
 its band is then the empirical quantiles of its recent residuals. Where fewer than
 `min_rows` calibration rows exist (the first weeks of the history), the band is the
@@ -34,6 +38,7 @@ class BandSettings(BaseModel):
     coverage: float = Field(default=0.8, gt=0, lt=1)
     calibration_days: int = Field(default=90, ge=1)
     min_rows: int = Field(default=100, ge=1)
+    short_history_days: int = Field(default=14, ge=1)
 
 
 @dataclass(frozen=True)
@@ -52,11 +57,13 @@ def calibrate(
     raw_high: FloatArray | None,
     block_starts: Sequence[int],
     settings: BandSettings,
+    learnable: npt.NDArray[np.bool_] | None = None,
 ) -> Band:
     """Calibrated band panels (days x items) for forecasts made block by block.
 
     `prices` is the observed price panel (NaN: no observation), `block_starts` the day
-    positions where blocks start (the first is 0)."""
+    positions where blocks start (the first is 0); `learnable` marks the items (columns)
+    whose residuals may calibrate (None: all)."""
     has_band = raw_low is not None and raw_high is not None
     lower = fair if raw_low is None else raw_low
     upper = fair if raw_high is None else raw_high
@@ -67,9 +74,13 @@ def calibrate(
         below = np.log(lower / target)
         above = np.log(target / upper)
     usable = np.isfinite(below) & np.isfinite(above) & np.isfinite(fair)
+    if learnable is not None:
+        usable &= learnable[None, :]
     origin_day, origin_item = np.nonzero(usable)
     below_rows, above_rows = below[origin_day, origin_item], above[origin_day, origin_item]
     quantile = 1 - (1 - settings.coverage) / 2
+    short = short_history(prices, settings)
+    short_rows = short[origin_day, origin_item]
 
     low = np.full(prices.shape, np.nan)
     high = np.full(prices.shape, np.nan)
@@ -82,24 +93,54 @@ def calibrate(
         count = int(calibration.sum())
         block = slice(start, end)
         if count >= settings.min_rows:
-            offset_low = float(np.quantile(below_rows[calibration], quantile))
-            offset_high = float(np.quantile(above_rows[calibration], quantile))
-            low[block], high[block] = apply_offsets(
-                fair[block], lower[block], upper[block], offset_low, offset_high
-            )
-            record.append(
-                {
-                    "start": start,
-                    "rows": count,
-                    "offset_low": offset_low,
-                    "offset_high": offset_high,
+            offsets = {
+                "offset_low": float(np.quantile(below_rows[calibration], quantile)),
+                "offset_high": float(np.quantile(above_rows[calibration], quantile)),
+            }
+            chosen = calibration & short_rows
+            short_offsets = None
+            if chosen.sum() >= settings.min_rows:
+                short_offsets = {
+                    "rows": int(chosen.sum()),
+                    "offset_low": float(np.quantile(below_rows[chosen], quantile)),
+                    "offset_high": float(np.quantile(above_rows[chosen], quantile)),
                 }
+            calibrated = {"start": start, "rows": count, **offsets, "short": short_offsets}
+            low[block], high[block] = apply_calibration(
+                fair[block], lower[block], upper[block], short[block], calibrated
             )
+            record.append(calibrated)
         else:
             if has_band:
                 low[block], high[block] = lower[block], upper[block]
             record.append({"start": start, "rows": count, "offset_low": None, "offset_high": None})
     return Band(low, high, record)
+
+
+def short_history(prices: FloatArray, settings: BandSettings) -> npt.NDArray[np.bool_]:
+    """Per day and item: fewer than `short_history_days` observations up to that day."""
+    return np.cumsum(~np.isnan(prices), axis=0) < settings.short_history_days
+
+
+def apply_calibration(
+    fair: FloatArray,
+    raw_low: FloatArray,
+    raw_high: FloatArray,
+    short: npt.NDArray[np.bool_],
+    calibration: dict[str, Any],
+) -> tuple[FloatArray, FloatArray]:
+    """A block's calibrated band: its offsets, and the short-history offsets (when it has
+    them) where `short`."""
+    low, high = apply_offsets(
+        fair, raw_low, raw_high, calibration["offset_low"], calibration["offset_high"]
+    )
+    own = calibration.get("short")
+    if own is not None:
+        short_low, short_high = apply_offsets(
+            fair, raw_low, raw_high, own["offset_low"], own["offset_high"]
+        )
+        low, high = np.where(short, short_low, low), np.where(short, short_high, high)
+    return low, high
 
 
 def apply_offsets(

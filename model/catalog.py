@@ -47,6 +47,7 @@ MAX_ID_LENGTH = 128  # the longest item id (model.schema.ITEM_ID_PATTERN)
 # The priced fields of one day of an item, in the column order of the CSV answers.
 PRICED_COLUMNS = (
     "market_price",
+    "buy_price",
     "fair_price",
     "fair_low",
     "fair_high",
@@ -199,6 +200,11 @@ class Catalog:
         items = predictor.items
         self.names: list[str] = table.names
         self.set_codes: list[str | None] = _texts(items["set_code"])
+        # Set names where the prices came with them (TCGCSV price files and a groups.csv);
+        # tables saved before set names have none.
+        self.set_names: list[str | None] = _texts(
+            items.get("set_name", pd.Series(pd.NA, items.index))
+        )
         self.numbers: list[str | None] = _texts(items["number"])
         self.rarities: list[str | None] = _texts(items["rarity"])
         self.haystacks = [
@@ -323,22 +329,29 @@ class Catalog:
         return np.where(missing, 0.0, values), missing
 
     def sets(self) -> list[dict[str, Any]]:
-        """Per set: items, the newest price day, and the share of BUY and SELL signals."""
+        """Per set: its name where known, items, the newest price day, and the share of
+        BUY and SELL signals."""
         priced = self.priced
         frame = pd.DataFrame(
             {
                 "set_code": pd.array(self.set_codes, dtype="string"),
+                "set_name": pd.array(self.set_names, dtype="string"),
                 "day": priced.days,
                 "buy": priced.scored & (priced.codes == LABELS.index(Signal.BUY)),
                 "sell": priced.scored & (priced.codes == LABELS.index(Signal.SELL)),
             }
         )
         grouped = frame.groupby("set_code", dropna=False, sort=True).agg(
-            count=("day", "size"), day=("day", "max"), buy=("buy", "sum"), sell=("sell", "sum")
+            count=("day", "size"),
+            day=("day", "max"),
+            buy=("buy", "sum"),
+            sell=("sell", "sum"),
+            name=("set_name", "first"),
         )
         return [
             {
                 "set_code": None if pd.isna(set_code) else str(set_code),
+                "set_name": None if pd.isna(name) else str(name),
                 "items": int(count),
                 "latest_date": day_to_date(int(day)).isoformat(),
                 "buy": int(buy),
@@ -346,12 +359,13 @@ class Catalog:
                 "buy_share": round(int(buy) / int(count), 4),
                 "sell_share": round(int(sell) / int(count), 4),
             }
-            for set_code, count, day, buy, sell in zip(
+            for set_code, count, day, buy, sell, name in zip(
                 grouped.index,
                 grouped["count"],
                 grouped["day"],
                 grouped["buy"],
                 grouped["sell"],
+                grouped["name"],
                 strict=True,
             )
         ]

@@ -47,9 +47,14 @@ def read_partitions(directory: Path) -> pd.DataFrame:
 def load_prices(path: Path = BUNDLED_PRICES) -> ValidatedPrices:
     """Load, normalize and validate price rows.
 
-    TCGplayer sealed files take names from a `products.csv` beside them when present.
+    TCGplayer sealed files take names from a `products.csv` beside them, TCGCSV price files
+    set names from a `groups.csv` beside them, when present.
     """
     frame = read_price_file(path)
-    catalog = path.parent / "products.csv"
-    products = pd.read_csv(catalog) if catalog.is_file() and path.is_file() else None
-    return validate_prices(normalize_known_format(frame, products))
+    products, groups = (
+        pd.read_csv(path.parent / name)
+        if path.is_file() and (path.parent / name).is_file()
+        else None
+        for name in ("products.csv", "groups.csv")
+    )
+    return validate_prices(normalize_known_format(frame, products, groups))

@@ -21,11 +21,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from model import features
 from model.band import BandSettings, calibrate, coverage
+from model.features import Panels
 from model.signals import (
+    BUY_CODE,
     LABELS,
+    BuyPrice,
     FloatArray,
+    Signal,
     SignalRule,
     SignalThresholds,
+    paid_price,
     rule_codes,
 )
 from model.strategies import FairPriceModel, Forecast
@@ -95,7 +100,7 @@ def block_starts(panel: pd.DataFrame, settings: BacktestSettings) -> list[pd.Tim
 
 
 def out_of_sample(
-    panel: pd.DataFrame,
+    panels: Panels,
     model: FairPriceModel,
     settings: BacktestSettings,
     band: BandSettings | None = None,
@@ -105,8 +110,9 @@ def out_of_sample(
     Days before the first origin use the strategy's prior (a fit on nothing). A strategy's
     `out_of_sample` fast path, when it has one, gives the same result in one pass.
     """
+    panel = panels.market
     starts = block_starts(panel, settings)
-    forecast, fitted = _block_forecasts(panel, model, starts)
+    forecast, fitted = _block_forecasts(panels, model, starts)
     positions = [int(position) for position in panel.index.searchsorted(starts)]
     calibrated = calibrate(
         panel.to_numpy(dtype="float64"),
@@ -116,6 +122,7 @@ def out_of_sample(
         None if forecast.high is None else forecast.high.to_numpy(dtype="float64"),
         positions,
         band or BandSettings(),
+        panels.learnable(),
     )
     blocks = [
         {**block, "start": panel.index[block["start"]].date().isoformat()}
@@ -127,22 +134,22 @@ def out_of_sample(
 
 
 def _block_forecasts(
-    panel: pd.DataFrame, model: FairPriceModel, starts: list[pd.Timestamp]
+    panels: Panels, model: FairPriceModel, starts: list[pd.Timestamp]
 ) -> tuple[Forecast, FairPriceModel]:
     if not model.needs_fit:
-        return model.forecast(panel), model
+        return model.forecast(panels), model
     fast = model.definition.out_of_sample
     if fast is not None:
-        forecast, last = fast(panel, model.horizon, model.hyper, starts)
+        forecast, last = fast(panels, model.horizon, model.hyper, starts)
         return forecast, model.with_fit(last)
-    ends = [*starts[1:], panel.index[-1] + pd.Timedelta(days=1)]
+    ends = [*starts[1:], panels.market.index[-1] + pd.Timedelta(days=1)]
     parts: dict[str, list[pd.DataFrame]] = {"fair": [], "low": [], "high": []}
     fitted = model
     for start, end in zip(starts, ends, strict=True):
-        fitted = model.fit(panel, before=start)
-        upto_block_end = panel[panel.index < end]
+        fitted = model.fit(panels, before=start)
+        upto_block_end = panels.before(end)
         forecast = fitted.forecast(upto_block_end)
-        in_block = upto_block_end.index >= start
+        in_block = upto_block_end.market.index >= start
         parts["fair"].append(forecast.fair[in_block])
         if forecast.low is not None and forecast.high is not None:
             parts["low"].append(forecast.low[in_block])
@@ -159,33 +166,39 @@ def _block_forecasts(
 
 
 def backtest(
-    panel: pd.DataFrame,
+    panels: Panels,
     model: FairPriceModel,
     settings: BacktestSettings | None = None,
     band: BandSettings | None = None,
     computed: OutOfSample | None = None,
 ) -> pd.DataFrame:
-    """Rows `item_id, date, market, target, naive, fair, low, high` for every scorable origin.
+    """Rows `item_id, date, market, buy, target, naive, fair, low, high` for every scorable
+    origin (`buy`: the lowest listing on the origin day, NaN without one).
 
     `computed` is `out_of_sample`'s result when the caller already has it.
     """
     settings = settings or BacktestSettings()
     horizon = model.horizon
+    panel = panels.market
     dates = panel.index
     first = first_origin(panel, settings)
     last_origin = dates[-1] - pd.Timedelta(days=horizon)
     if computed is None:
-        computed = out_of_sample(panel, model, settings, band)
+        computed = out_of_sample(panels, model, settings, band)
 
     observed = panel.to_numpy()
     target = panel.shift(-horizon).to_numpy()
     in_window = ((dates >= first) & (dates <= last_origin))[:, None]
-    day_index, item_index = np.nonzero(in_window & ~np.isnan(observed) & ~np.isnan(target))
+    # With sets held out of fitting, only their items are scored.
+    scored_items = ~panels.learnable() if panels.held_out else np.ones(panel.shape[1], bool)
+    scorable = in_window & scored_items[None, :] & ~np.isnan(observed) & ~np.isnan(target)
+    day_index, item_index = np.nonzero(scorable)
     return pd.DataFrame(
         {
             "item_id": panel.columns.to_numpy()[item_index],
             "date": dates.to_numpy()[day_index],
             "market": observed[day_index, item_index],
+            "buy": panels.listing("low_price").to_numpy()[day_index, item_index],
             "target": target[day_index, item_index],
             "naive": features.last_price(panel).to_numpy()[day_index, item_index],
             "fair": computed.fair[day_index, item_index],
@@ -241,17 +254,37 @@ def _errors(prefix: str, forecast: FloatArray, target: FloatArray) -> dict[str, 
 
 
 def signal_returns(rows: pd.DataFrame, thresholds: SignalThresholds) -> pd.DataFrame:
-    """Per signal: count, mean and median forward return over the horizon, hit rate.
+    """Per signal: count, share of the rows, mean and median forward return over the
+    horizon, hit rate; where rows have a buy price (the lowest listing), a `BUY@listing`
+    line: the rule's BUY decided and bought at that price (`buy_on: listing`).
 
-    A hit is a BUY followed by a rise, a SELL by a fall, a HOLD by a target within the
-    rule's no-signal zone: inside the band (`band` rule; rows without a band do not
-    count), or a move strictly between the thresholds (`fixed` rule).
+    A forward return is the target over the price paid, minus 1: the market price, or for
+    a BUY with `buy_on: listing` the listing. A hit is a BUY followed by a rise, a SELL by
+    a fall, a HOLD by a target within the rule's no-signal zone: inside the band (`band`
+    rule; rows without a band do not count), or a move strictly between the thresholds
+    (`fixed` and `expected` rules).
     """
+    buy = rows["buy"].to_numpy(dtype="float64") if "buy" in rows else None
+    table = _signal_table(rows, thresholds, buy)
+    if buy is not None and np.isfinite(buy).any() and thresholds.buy_on != BuyPrice.LISTING:
+        listing = thresholds.model_copy(update={"buy_on": BuyPrice.LISTING})
+        bought = _signal_table(rows, listing, buy).loc[[Signal.BUY.value]]
+        table = pd.concat([table, bought.rename(index={Signal.BUY.value: "BUY@listing"})])
+    return table
+
+
+def _signal_table(
+    rows: pd.DataFrame, thresholds: SignalThresholds, buy: FloatArray | None
+) -> pd.DataFrame:
     market = rows["market"].to_numpy(dtype="float64")
     target = rows["target"].to_numpy(dtype="float64")
     low, high = _band_columns(rows)
-    codes = rule_codes(market, rows["fair"].to_numpy(dtype="float64"), low, high, thresholds)
-    forward = target / market - 1.0
+    fair = rows["fair"].to_numpy(dtype="float64")
+    codes = rule_codes(market, fair, low, high, thresholds, buy)
+    paid = market
+    if thresholds.buy_on == BuyPrice.LISTING and buy is not None:
+        paid = np.where(codes == BUY_CODE, paid_price(market, buy), market)
+    forward = target / paid - 1.0
     if thresholds.rule == SignalRule.BAND:
         hold_hit = np.where(np.isfinite(low), (target >= low) & (target <= high), np.nan)
     else:
@@ -270,6 +303,7 @@ def signal_returns(rows: pd.DataFrame, thresholds: SignalThresholds) -> pd.DataF
             {
                 "signal": label.value,
                 "count": len(moves),
+                "share": len(moves) / len(rows) if len(rows) else float("nan"),
                 "mean_forward_return": float(moves.mean()) if len(moves) else float("nan"),
                 "median_forward_return": float(np.median(moves)) if len(moves) else float("nan"),
                 "hit_rate": float(hits.mean()) if len(hits) else float("nan"),

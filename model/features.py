@@ -7,10 +7,19 @@ Every function here computes the value on day t from observations on days <= t o
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-FEATURE_SCHEMA_VERSION = "1"
+# 2: the listing features of `model.gbm` (a fit of version 1 cannot score version 2 rows).
+FEATURE_SCHEMA_VERSION = "2"
+# The listing prices the features use. `high_price` is left out: it is often a parked
+# listing (999), not a price.
+LISTING_COLUMNS = ("low_price", "mid_price", "direct_low_price")
 
 
 def price_panel(prices: pd.DataFrame, value: str = "market_price") -> pd.DataFrame:
@@ -18,6 +27,68 @@ def price_panel(prices: pd.DataFrame, value: str = "market_price") -> pd.DataFra
     wide = prices.pivot(index="date", columns="item_id", values=value)
     calendar = pd.date_range(wide.index.min(), wide.index.max(), freq="D", name="date")
     return wide.reindex(calendar).sort_index(axis=1)
+
+
+@dataclass(frozen=True)
+class Panels:
+    """The market-price panel and, aligned with it, the listing-price panels of the
+    sources that send them (TCGCSV's lowest, mid and direct-low listings; NaN where an
+    item has none, all NaN for sealed history and PokemonPriceTracker)."""
+
+    market: pd.DataFrame
+    listings: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    # Items no fit may learn from: the held-out sets of an evaluation (`held_out_items`).
+    held_out: frozenset[str] = frozenset()
+
+    def learnable(self) -> npt.NDArray[np.bool_]:
+        """Per market column: may a fit learn from this item?"""
+        return ~self.market.columns.isin(list(self.held_out))
+
+    def listing(self, column: str) -> pd.DataFrame:
+        """One listing panel (all NaN when the prices had no such column)."""
+        found = self.listings.get(column)
+        if found is not None:
+            return found
+        return pd.DataFrame(np.nan, index=self.market.index, columns=self.market.columns)
+
+    def before(self, end: pd.Timestamp) -> Panels:
+        """The days before `end`."""
+        keep = self.market.index < end
+        return Panels(
+            self.market[keep],
+            {name: panel[keep] for name, panel in self.listings.items()},
+            self.held_out,
+        )
+
+
+def price_panels(prices: pd.DataFrame, held_out_sets: float = 0.0) -> Panels:
+    """The market panel of `prices`, the listing panels of the listing columns that hold
+    any price, and the items of a `held_out_sets` share of the sets held out of fitting."""
+    market = price_panel(prices)
+    listings = {
+        column: price_panel(prices, column).reindex(index=market.index, columns=market.columns)
+        for column in LISTING_COLUMNS
+        if column in prices.columns and prices[column].notna().any()
+    }
+    return Panels(market, listings, held_out_items(prices, held_out_sets))
+
+
+def held_out_items(prices: pd.DataFrame, share: float) -> frozenset[str]:
+    """The items of about `share` of the sets, chosen by a hash of the set code (an item
+    without one by its own id): the same sets on every run and machine."""
+    if share <= 0:
+        return frozenset()
+    items = prices.drop_duplicates("item_id", keep="last")
+    if "set_code" in items.columns:
+        keys = items["set_code"].astype("string").fillna(items["item_id"].astype("string"))
+    else:
+        keys = items["item_id"].astype("string")
+    buckets = [
+        int.from_bytes(hashlib.sha256(str(key).encode()).digest()[:8], "big") / 2**64
+        for key in keys
+    ]
+    chosen = np.asarray(buckets) < share
+    return frozenset(items["item_id"].astype(str)[chosen])
 
 
 def last_price(panel: pd.DataFrame) -> pd.DataFrame:

@@ -7,8 +7,12 @@ every (item, day) row of the panel whose target day is before the fit's cut-off.
 price is p[t] * exp(median forecast); the 10 % and 90 % forecasts are the raw band, which
 `model.band` then calibrates.
 
-The features (`FEATURES`) are causal functions of the price panel (`model.features`): the
-value on day t uses observations on days <= t only, so computing them once on the whole
+The features (`FEATURES`) are causal functions of the price panels (`model.features`): the
+market price's history, the market's, and where the source sends them (TCGCSV) the
+listings: the lowest listing, the mid and the direct-low listing relative to the market
+price, the change of the lowest listing's ratio and how persistently it sat above the
+market price (items without listings have NaN there, which the trees route on their own).
+The value on day t uses observations on days <= t only, so computing them once on the whole
 panel and fitting on the rows before a cut-off is the same as computing them on the panel
 cut at that day. `out_of_sample` relies on this to build the features once per backtest.
 
@@ -30,11 +34,22 @@ import numpy.typing as npt
 import pandas as pd
 
 from model import features
+from model.features import LISTING_COLUMNS, Panels
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 QUANTILES = (0.1, 0.5, 0.9)
+# log(listing / market price) is clipped to +-this: a $0.01 listing on a $50 card, or a
+# parked one, says "far off", not how far.
+LISTING_RATIO_CLIP = 2.0
+LISTING_FEATURES = (
+    "low_to_market",
+    "mid_to_market",
+    "direct_low_to_market",
+    "low_to_market_change_7d",
+    "low_above_market_share_7d",
+)
 RETURN_DAYS = (1, 7, 28, 90)
 MARKET_DAYS = (7, 28, 90)
 FEATURES: tuple[str, ...] = (
@@ -57,6 +72,7 @@ FEATURES: tuple[str, ...] = (
     "observed_on_first_day",
     *(f"market_median_return_{days}d" for days in MARKET_DAYS),
     *(f"market_mean_return_{days}d" for days in MARKET_DAYS),
+    *LISTING_FEATURES,
 )
 
 # Hyper-parameters (numbers, so that configuration and JSON records stay simple).
@@ -75,8 +91,9 @@ DEFAULTS: dict[str, float] = {
 }
 
 
-def feature_panels(panel: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Every feature as a panel like `panel` (meaningful on observation days)."""
+def feature_panels(panels: Panels) -> dict[str, pd.DataFrame]:
+    """Every feature as a panel like the market panel (meaningful on observation days)."""
+    panel = panels.market
     logp = features.log_prices(panel)
     observed = panel.notna()
     found: dict[str, pd.DataFrame] = {}
@@ -115,7 +132,27 @@ def feature_panels(panel: pd.DataFrame) -> dict[str, pd.DataFrame]:
                 index=panel.index,
                 columns=panel.columns,
             )
+    found.update(listing_features(panels, logp))
     return found
+
+
+def listing_features(panels: Panels, logp: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The listing features of `LISTING_FEATURES` (NaN where the item has no listing)."""
+    ratios = {
+        column: (features.log_prices(panels.listing(column)) - logp).clip(
+            -LISTING_RATIO_CLIP, LISTING_RATIO_CLIP
+        )
+        for column in LISTING_COLUMNS
+    }
+    low = ratios["low_price"]
+    above = (low > 0).astype("float64").where(low.notna())
+    return {
+        "low_to_market": low,
+        "mid_to_market": ratios["mid_price"],
+        "direct_low_to_market": ratios["direct_low_price"],
+        "low_to_market_change_7d": features.change_since(low, 7),
+        "low_above_market_share_7d": features.rolling_over_days(above, 7, "mean"),
+    }
 
 
 @dataclass(frozen=True)
@@ -129,9 +166,10 @@ class FeatureRows:
     target: FloatArray  # log p[t + h] - log p[t]; NaN without an observation on t + h
 
 
-def feature_rows(panel: pd.DataFrame, horizon: int) -> FeatureRows:
+def feature_rows(panels: Panels, horizon: int) -> FeatureRows:
     """The feature matrix and the target of every observed (day, item)."""
-    found = feature_panels(panel)
+    panel = panels.market
+    found = feature_panels(panels)
     logp = np.log(panel.to_numpy(dtype="float64"))
     day, item = np.nonzero(~np.isnan(logp))
     x = np.column_stack([found[name].to_numpy()[day, item] for name in FEATURES])
@@ -145,6 +183,11 @@ def feature_rows(panel: pd.DataFrame, horizon: int) -> FeatureRows:
         x.reshape(len(day), len(FEATURES)).astype(np.float32),
         target,
     )
+
+
+def trainable_rows(rows: FeatureRows, panels: Panels) -> npt.NDArray[np.bool_]:
+    """Rows a fit may learn from: a known target, and an item not held out."""
+    return ~np.isnan(rows.target) & panels.learnable()[rows.item]
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class PriceTable:
         self.fair: FloatArray = predictions["fair_price"].to_numpy(np.float64)
         self.low: FloatArray = _optional(predictions, "fair_low")
         self.high: FloatArray = _optional(predictions, "fair_high")
+        self.buy: FloatArray = _optional(predictions, "buy_price")
         self.first_row: IntArray = np.searchsorted(
             item_position, np.arange(len(self.item_ids)), side="left"
         ).astype(np.int64)
@@ -95,7 +96,8 @@ class PriceTable:
 
 
 def _optional(predictions: pd.DataFrame, column: str) -> FloatArray:
-    """A float column, all NaN when the artifact has none (format 1: no band)."""
+    """A float column, all NaN when the artifact has none (format 1: no band; before
+    format 4: no buy price)."""
     if column not in predictions:
         return np.full(len(predictions), np.nan)
     return predictions[column].to_numpy(np.float64)

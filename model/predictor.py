@@ -117,6 +117,7 @@ class PricedRows:
     rows: IntArray
     days: IntArray
     market: FloatArray
+    buy: FloatArray  # the lowest listing (NaN: the source sends none)
     fair: FloatArray
     low: FloatArray
     high: FloatArray
@@ -133,6 +134,7 @@ class PricedRows:
         record: dict[str, Any] = {
             "price_date": day_to_date(int(self.days[index])).isoformat(),
             "market_price": float(self.market[index]),
+            "buy_price": finite_or_none(self.buy[index]),
             "fair_price": None,
             "fair_low": None,
             "fair_high": None,
@@ -185,11 +187,12 @@ class Predictor:
         """The answer fields of table `rows` (of the items at `positions`)."""
         table = self.table
         market = table.market[rows]
+        buy = table.buy[rows]
         fair = np.round(table.fair[rows], 2)
         low = np.round(table.low[rows], 2)
         high = np.round(table.high[rows], 2)
         deviation_pct = deviation(market, fair)
-        codes = rule_codes(market, fair, low, high, self.thresholds)
+        codes = rule_codes(market, fair, low, high, self.thresholds, buy)
         history_days = rows - table.first_row[positions] + 1
         has_fair = np.isfinite(fair)
         scored = has_fair & (history_days >= self.min_observed_days)
@@ -200,12 +203,13 @@ class Predictor:
             rows=rows,
             days=table.days[rows],
             market=market,
+            buy=buy,
             fair=fair,
             low=low,
             high=high,
             deviation=deviation_pct,
             codes=codes,
-            edge=signal_edge(market, fair, low, high, codes, self.thresholds),
+            edge=signal_edge(market, fair, low, high, codes, self.thresholds, buy),
             history_days=history_days,
             scored=scored,
             has_fair=has_fair,

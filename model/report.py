@@ -8,12 +8,15 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from model.evaluation import Evaluation, OutOfSample, backtest, evaluate, out_of_sample
+from model.features import Panels
 from model.settings import ModelSettings
 from model.strategies import DEFAULT_STRATEGY
 
@@ -28,6 +31,17 @@ TABLE_COLUMNS = (
     "band_coverage",
     "seconds",
 )
+BREAKDOWN = ("mape", "naive_mape", "mape_ratio_to_naive", "band_coverage")
+
+
+# `--by price-bucket`: the market price on the origin day, in dollars.
+PRICE_BUCKETS = (0.0, 1.0, 10.0, 100.0, np.inf)
+PRICE_BUCKET_NAMES = ("< $1", "$1-10", "$10-100", "> $100")
+
+
+class Breakdown(StrEnum):
+    SET = "set"
+    PRICE_BUCKET = "price-bucket"
 
 
 @dataclass(frozen=True)
@@ -36,6 +50,7 @@ class StrategyRun:
     evaluation: Evaluation
     computed: OutOfSample
     seconds: float
+    rows: pd.DataFrame  # the backtest rows the evaluation scored
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,51 @@ class Comparison:
             {run.strategy: run.evaluation.signals for run in self.runs}, names=["strategy"]
         )
 
+    def breakdown(self, by: Breakdown, sets: pd.Series, settings: ModelSettings) -> pd.DataFrame:
+        """The table's metrics and the BUY and SELL mean forward returns per strategy and
+        group: the item's set (`sets`: item id -> set code) or its price bucket."""
+        records = []
+        for run in self.runs:
+            if by == Breakdown.SET:
+                groups = run.rows["item_id"].map(sets).fillna("(none)").astype(str)
+            else:
+                groups = pd.cut(
+                    run.rows["market"], PRICE_BUCKETS, labels=PRICE_BUCKET_NAMES, right=False
+                ).astype(str)
+            for group, rows in run.rows.groupby(groups.to_numpy(), sort=True):
+                evaluation = evaluate(
+                    rows, settings.horizon, settings.thresholds, settings.backtest.min_price
+                )
+                signals = evaluation.signals["mean_forward_return"]
+                records.append(
+                    {
+                        "strategy": run.strategy,
+                        by.value: group,
+                        "rows": evaluation.metrics["rows"],
+                        **{name: evaluation.metrics.get(name, np.nan) for name in BREAKDOWN},
+                        "buy_return": signals.get("BUY", np.nan),
+                        "sell_return": signals.get("SELL", np.nan),
+                    }
+                )
+        return pd.DataFrame.from_records(records).set_index(["strategy", by.value])
+
+    def as_json(self) -> Any:
+        """The metrics and signal tables, for scripts (`pokewatch evaluate --json`); an
+        undefined number (NaN) is null."""
+        return json_ready(
+            {
+                "horizon": self.horizon,
+                "strategies": {
+                    run.strategy: {
+                        "metrics": run.evaluation.metrics,
+                        "seconds": run.seconds,
+                        "signals": run.evaluation.signals.reset_index().to_dict(orient="records"),
+                    }
+                    for run in self.runs
+                },
+            }
+        )
+
     def text(self) -> str:
         rows = self.runs[0].evaluation.metrics if self.runs else {}
         head = (
@@ -70,23 +130,24 @@ class Comparison:
         return "\n\n".join(
             [
                 head,
-                self.table().to_string(float_format=_number),
+                self.table().to_string(float_format=format_number),
                 "signal returns over the horizon:\n"
-                + self.signals().to_string(float_format=_number),
+                + self.signals().to_string(float_format=format_number),
             ]
         )
 
 
-def compare(panel: pd.DataFrame, settings: ModelSettings, strategies: Sequence[str]) -> Comparison:
-    """Backtest each strategy on the same panel with the settings (horizon, rule, band)."""
+def compare(panels: Panels, settings: ModelSettings, strategies: Sequence[str]) -> Comparison:
+    """Backtest each strategy on the same panels with the settings (horizon, rule, band)."""
     runs = []
     for strategy in strategies:
         started = time.perf_counter()
         model = settings.model_for(strategy)
-        computed = out_of_sample(panel, model, settings.backtest, settings.band)
-        rows = backtest(panel, model, settings.backtest, settings.band, computed)
+        computed = out_of_sample(panels, model, settings.backtest, settings.band)
+        rows = backtest(panels, model, settings.backtest, settings.band, computed)
         evaluation = evaluate(rows, model.horizon, settings.thresholds, settings.backtest.min_price)
-        runs.append(StrategyRun(strategy, evaluation, computed, time.perf_counter() - started))
+        seconds = time.perf_counter() - started
+        runs.append(StrategyRun(strategy, evaluation, computed, seconds, rows))
     return Comparison(settings.horizon, runs)
 
 
@@ -198,6 +259,18 @@ def draw_chart(
     plt.close(figure)
 
 
+def json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_ready(item) for item in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
     """A pipe table; floats with 4 decimals (the index becomes the first columns)."""
     flat = frame.reset_index()
@@ -210,9 +283,9 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 def _cell(value: object) -> str:
     if isinstance(value, float | np.floating):
-        return "" if np.isnan(value) else _number(float(value))
+        return "" if np.isnan(value) else format_number(float(value))
     return str(value)
 
 
-def _number(value: float) -> str:
+def format_number(value: float) -> str:
     return f"{value:.4f}"

@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("item_id", "date", "market_price", "name", "source")
-OPTIONAL_TEXT_COLUMNS: tuple[str, ...] = ("set_code", "number", "rarity", "tcgplayer_id")
+OPTIONAL_TEXT_COLUMNS: tuple[str, ...] = (
+    "set_code",
+    "set_name",
+    "number",
+    "rarity",
+    "tcgplayer_id",
+)
 # TCGplayer's listing prices, kept as the source sends them. None of them is a market price:
 # `high_price` in particular is often a parked listing (999), never used as a price.
 OPTIONAL_PRICE_COLUMNS: tuple[str, ...] = (
@@ -165,6 +171,41 @@ def normalize_tcgplayer_sealed(
     return rows.reset_index(drop=True)
 
 
+def normalize_tcgcsv_prices(
+    prices: pd.DataFrame, groups: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Rows in TCGCSV's price-file format, one per day, product and printing
+    (`date, group_id, product_id, sub_type_name, low_price, mid_price, high_price,
+    market_price, direct_low_price`), to raw rows: each printing an item
+    (`tcgplayer_item_id`), its group the set code, the listing prices kept.
+
+    Product names are not in price files: a name stays the placeholder until the catalogue
+    knows it. `groups` (`group_id, name, abbreviation`) names the sets when given."""
+    product = prices["product_id"].astype("int64")
+    printing = prices["sub_type_name"].astype("string").fillna("Normal")
+    suffixes = {name: "" if name == "Normal" else f"-{slugify(name)}" for name in printing.unique()}
+    # tcgplayer_item_id for every row, vectorized over the few printing names.
+    item_id = "tcg-" + product.astype("string") + printing.map(suffixes).astype("string")
+    rows = pd.DataFrame(
+        {
+            "item_id": item_id,
+            "date": prices["date"],
+            "market_price": prices["market_price"],
+            "name": PLACEHOLDER_PREFIX + product.astype("string"),
+            "source": TCGPLAYER_SOURCE,
+            "set_code": prices["group_id"].astype("int64").astype("string"),
+            "tcgplayer_id": product.astype("string"),
+        }
+    )
+    if groups is not None:
+        names = groups.set_index(groups["group_id"].astype("int64").astype("string"))["name"]
+        rows["set_name"] = rows["set_code"].map(names).astype("string")
+    for column in OPTIONAL_PRICE_COLUMNS:
+        if column in prices.columns:
+            rows[column] = prices[column].to_numpy()
+    return rows.reset_index(drop=True)
+
+
 def normalize_ppt_cards(cards: pd.DataFrame) -> pd.DataFrame:
     """PokemonPriceTracker card rows (`card_id, card_name, card_number, ...`) to raw rows."""
     set_code = cards["card_id"].str.split("_", n=1).str[0]
@@ -184,14 +225,19 @@ def normalize_ppt_cards(cards: pd.DataFrame) -> pd.DataFrame:
 
 
 def normalize_known_format(
-    frame: pd.DataFrame, products: pd.DataFrame | None = None
+    frame: pd.DataFrame,
+    products: pd.DataFrame | None = None,
+    groups: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Recognize the formats in use (raw schema, TCGplayer sealed, PokemonPriceTracker)."""
+    """Recognize the formats in use (raw schema, TCGCSV price files, TCGplayer sealed,
+    PokemonPriceTracker)."""
     columns = set(frame.columns)
     if set(REQUIRED_COLUMNS) <= columns:
         return frame
     if {"card_id", "card_name", "market_price", "date"} <= columns:
         return normalize_ppt_cards(frame)
+    if {"group_id", "product_id", "sub_type_name", "market_price", "date"} <= columns:
+        return normalize_tcgcsv_prices(frame, groups)
     if {"product_id", "market_price", "date"} <= columns:
         return normalize_tcgplayer_sealed(frame, products)
     raise SchemaError(

@@ -18,9 +18,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.artifact import PREDICTION_COLUMNS, TrainedModel, item_table, priced_rows
-from model.band import apply_offsets
-from model.features import price_panel
+from model.artifact import (
+    PREDICTION_COLUMNS,
+    TrainedModel,
+    item_table,
+    priced_rows,
+    with_buy_price,
+)
+from model.band import BandSettings, apply_calibration, short_history
+from model.features import FEATURE_SCHEMA_VERSION, price_panels
 
 
 class ScoringError(ValueError):
@@ -38,10 +44,18 @@ def score(trained: TrainedModel, prices: pd.DataFrame) -> TrainedModel:
             f"this {model.strategy} artifact (format {trained.info.get('format')}) has no "
             "stored fit to score new days with: retrain (pokewatch train)"
         )
+    features_of = str(trained.info.get("feature_schema_version"))
+    if model.needs_fit and features_of != FEATURE_SCHEMA_VERSION:
+        raise ScoringError(
+            f"this {model.strategy} model was fitted on features of version {features_of}, "
+            f"these are version {FEATURE_SCHEMA_VERSION}: retrain (pokewatch train)"
+        )
     cutoff = pd.Timestamp(scores_from)
     recent = prices[prices["date"] >= cutoff]
     fresh = _price_recent(trained, prices, recent)
-    older = prices.loc[prices["date"] < cutoff, ["item_id", "date", "market_price"]]
+    older = with_buy_price(prices).loc[
+        prices["date"] < cutoff, ["item_id", "date", "market_price", "buy_price"]
+    ]
     kept = older.merge(
         trained.predictions[["item_id", "date", "fair_price", "fair_low", "fair_high"]],
         on=["item_id", "date"],
@@ -64,19 +78,24 @@ def _price_recent(
     if recent.empty:
         return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
     # The whole history up to the last day: the features of day t look back from t.
-    panel = price_panel(prices)
-    forecast = trained.model.forecast(panel)
+    panels = price_panels(prices)
+    panel = panels.market
+    forecast = trained.model.forecast(panels)
     fair = forecast.fair.to_numpy(dtype="float64")
     raw_low = None if forecast.low is None else forecast.low.to_numpy(dtype="float64")
     raw_high = None if forecast.high is None else forecast.high.to_numpy(dtype="float64")
-    calibration = (trained.info.get("band") or {}).get("latest_calibration") or {}
+    band = trained.info.get("band") or {}
+    calibration = band.get("latest_calibration") or {}
     if calibration.get("offset_low") is not None:
-        low, high = apply_offsets(
+        settings = BandSettings.model_validate(
+            {name: band[name] for name in BandSettings.model_fields if name in band}
+        )
+        low, high = apply_calibration(
             fair,
             fair if raw_low is None else raw_low,
             fair if raw_high is None else raw_high,
-            float(calibration["offset_low"]),
-            float(calibration["offset_high"]),
+            short_history(panel.to_numpy(dtype="float64"), settings),
+            calibration,
         )
     elif raw_low is not None and raw_high is not None:
         low, high = raw_low, raw_high  # too little history to calibrate: the raw band

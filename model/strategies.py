@@ -1,11 +1,11 @@
 """Fair-price strategies and the `FairPriceModel` that applies one.
 
-A strategy turns a price panel into a `Forecast` (panels of fair prices and, when it has
-one, a raw band), causally: the forecast on day t depends on observations on days <= t
-only. Strategies that learn do it in `fit`, from rows whose target day lies before a
-cut-off, so a backtest never fits on the future it is scored on. What a fit learns is
-held in memory (`FairPriceModel.state`, any object); the JSON record of it
-(`FairPriceModel.params`) is what the artifact keeps.
+A strategy turns price panels (`model.features.Panels`) into a `Forecast` (panels of fair
+prices and, when it has one, a raw band), causally: the forecast on day t depends on
+observations on days <= t only. Strategies that learn do it in `fit`, from rows whose
+target day lies before a cut-off, so a backtest never fits on the future it is scored on.
+What a fit learns is held in memory (`FairPriceModel.state`, any object); the JSON record
+of it (`FairPriceModel.params`) is what the artifact keeps.
 
 | name | fair price on day t |
 |---|---|
@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from model import features, gbm
+from model.features import Panels
 
 Hyper = Mapping[str, float]
 Params = dict[str, Any]  # JSON: what a fit learned, for the record
@@ -48,13 +49,11 @@ class Fitted:
     params: Params
 
 
-Fitter = Callable[[pd.DataFrame, int, Hyper], Fitted]
-Forecaster = Callable[[pd.DataFrame, int, object, Hyper], Forecast]
-# Out-of-sample forecasts for every block at once: (panel, horizon, hyper, block starts)
+Fitter = Callable[[Panels, int, Hyper], Fitted]
+Forecaster = Callable[[Panels, int, object, Hyper], Forecast]
+# Out-of-sample forecasts for every block at once: (panels, horizon, hyper, block starts)
 # -> the forecast of each block by a fit on the targets before the block, and the last fit.
-BlockForecaster = Callable[
-    [pd.DataFrame, int, Hyper, Sequence[pd.Timestamp]], tuple[Forecast, Fitted]
-]
+BlockForecaster = Callable[[Panels, int, Hyper, Sequence[pd.Timestamp]], tuple[Forecast, Fitted]]
 
 
 @dataclass(frozen=True)
@@ -72,17 +71,17 @@ class Strategy:
     load_state: Callable[[Path], object] | None = None
 
 
-def _last(panel: pd.DataFrame, horizon: int, state: object, hyper: Hyper) -> Forecast:
-    return Forecast(features.last_price(panel))
+def _last(panels: Panels, horizon: int, state: object, hyper: Hyper) -> Forecast:
+    return Forecast(features.last_price(panels.market))
 
 
-def _mean_of_last_3(panel: pd.DataFrame, horizon: int, state: object, hyper: Hyper) -> Forecast:
-    return Forecast(features.rolling_mean(panel, 3))
+def _mean_of_last_3(panels: Panels, horizon: int, state: object, hyper: Hyper) -> Forecast:
+    return Forecast(features.rolling_mean(panels.market, 3))
 
 
-def _gbm_fit(panel: pd.DataFrame, horizon: int, hyper: Hyper) -> Fitted:
-    rows = gbm.feature_rows(panel, horizon)
-    state, params = gbm.fit_rows(rows, ~np.isnan(rows.target), hyper)
+def _gbm_fit(panels: Panels, horizon: int, hyper: Hyper) -> Fitted:
+    rows = gbm.feature_rows(panels, horizon)
+    state, params = gbm.fit_rows(rows, gbm.trainable_rows(rows, panels), hyper)
     return Fitted(state, params)
 
 
@@ -92,23 +91,24 @@ def _gbm_state(state: object) -> gbm.GbmState | None:
     return state
 
 
-def _gbm_predict(panel: pd.DataFrame, horizon: int, state: object, hyper: Hyper) -> Forecast:
+def _gbm_predict(panels: Panels, horizon: int, state: object, hyper: Hyper) -> Forecast:
     """Priced on observation days only; without a fit (the prior) the naive forecast."""
-    rows = gbm.feature_rows(panel, horizon)
+    rows = gbm.feature_rows(panels, horizon)
     everything = np.arange(len(rows.day), dtype=np.int64)
     fair, low, high = gbm.to_panels(
-        panel, rows, [gbm.forecast_rows(rows, everything, _gbm_state(state))]
+        panels.market, rows, [gbm.forecast_rows(rows, everything, _gbm_state(state))]
     )
     return Forecast(fair, low, high)
 
 
 def _gbm_out_of_sample(
-    panel: pd.DataFrame, horizon: int, hyper: Hyper, block_starts: Sequence[pd.Timestamp]
+    panels: Panels, horizon: int, hyper: Hyper, block_starts: Sequence[pd.Timestamp]
 ) -> tuple[Forecast, Fitted]:
     """Features once for the whole panel (they are causal), one fit per block."""
-    rows = gbm.feature_rows(panel, horizon)
+    rows = gbm.feature_rows(panels, horizon)
+    panel = panels.market
     day_of = panel.index.to_numpy()[rows.day]
-    has_target = ~np.isnan(rows.target)
+    has_target = gbm.trainable_rows(rows, panels)
     ends = [*block_starts[1:], panel.index[-1] + pd.Timedelta(days=1)]
     target_day = (panel.index[0] + pd.to_timedelta(rows.day + horizon, unit="D")).to_numpy()
     forecasts = []
@@ -181,21 +181,21 @@ class FairPriceModel:
     def needs_fit(self) -> bool:
         return self.definition.fit is not None
 
-    def fit(self, panel: pd.DataFrame, before: pd.Timestamp | None = None) -> FairPriceModel:
+    def fit(self, panels: Panels, before: pd.Timestamp | None = None) -> FairPriceModel:
         """Learn from the days before `before` (rows whose target day is before it)."""
         fitter = self.definition.fit
         if fitter is None:
             return self
-        history = panel if before is None else panel[panel.index < before]
+        history = panels if before is None else panels.before(before)
         return self.with_fit(fitter(history, self.horizon, self.hyper))
 
     def with_fit(self, fitted: Fitted) -> FairPriceModel:
         return replace(self, params=fitted.params, state=fitted.state)
 
-    def forecast(self, panel: pd.DataFrame) -> Forecast:
+    def forecast(self, panels: Panels) -> Forecast:
         """Fair prices (and raw band) for every day and item (NaN where it cannot price)."""
-        return self.definition.predict(panel, self.horizon, self.state, self.hyper)
+        return self.definition.predict(panels, self.horizon, self.state, self.hyper)
 
-    def fair_prices(self, panel: pd.DataFrame) -> pd.DataFrame:
-        """Fair price for every day and item of the panel (NaN where it cannot price)."""
-        return self.forecast(panel).fair
+    def fair_prices(self, panels: Panels) -> pd.DataFrame:
+        """Fair price for every day and item of the panels (NaN where it cannot price)."""
+        return self.forecast(panels).fair

@@ -12,7 +12,7 @@ import pandas as pd
 
 from model.artifact import TrainedModel, build_trained_model
 from model.evaluation import Evaluation, backtest, evaluate, gate_failures, out_of_sample
-from model.features import price_panel
+from model.features import Panels, price_panels
 from model.settings import ModelSettings
 from model.strategies import FairPriceModel
 
@@ -28,25 +28,23 @@ class TrainingResult:
         return not self.gate_failures
 
 
-def evaluate_panel(
-    panel: pd.DataFrame, settings: ModelSettings, model: FairPriceModel
-) -> Evaluation:
-    """Backtest `model` on a price panel and score it with the settings' rule and cut-offs."""
-    rows = backtest(panel, model, settings.backtest, settings.band)
+def evaluate_panel(panels: Panels, settings: ModelSettings, model: FairPriceModel) -> Evaluation:
+    """Backtest `model` on price panels and score it with the settings' rule and cut-offs."""
+    rows = backtest(panels, model, settings.backtest, settings.band)
     return evaluate(rows, model.horizon, settings.thresholds, settings.backtest.min_price)
 
 
 def evaluate_strategy(
     prices: pd.DataFrame, settings: ModelSettings, strategy: str | None = None
 ) -> Evaluation:
-    return evaluate_panel(price_panel(prices), settings, settings.model_for(strategy))
+    return evaluate_panel(price_panels(prices), settings, settings.model_for(strategy))
 
 
 def train(prices: pd.DataFrame, settings: ModelSettings) -> TrainingResult:
-    panel = price_panel(prices)
+    panels = price_panels(prices)
     model = settings.model_for()
-    computed = out_of_sample(panel, model, settings.backtest, settings.band)
-    rows = backtest(panel, model, settings.backtest, settings.band, computed)
+    computed = out_of_sample(panels, model, settings.backtest, settings.band)
+    rows = backtest(panels, model, settings.backtest, settings.band, computed)
     evaluation = evaluate(rows, model.horizon, settings.thresholds, settings.backtest.min_price)
     trained = build_trained_model(prices, model, settings.backtest, settings.band, computed)
     start, end = trained.data_window

@@ -13,6 +13,10 @@ days (2025-09-21 .. 2025-09-26):
 - `prices-2025-09-23.ppmd.7z`: the same layout as a PPMd 7-Zip archive, like TCGCSV's own.
 Product names are not in the price files (TCGCSV serves them from `/products`): the tests
 name products themselves.
+
+And in tests/fixtures/singles/, for the singles model's tests: every day (36) of four real
+groups of different kinds (Fossil, Double Crisis, Shining Fates: Shiny Vault, Crown Zenith:
+Galarian Gallery) as `prices.parquet`, with their `groups.csv`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import pandas as pd
 import py7zr
 
 GROUPS = (1426, 2931)
+MODEL_GROUPS = (630, 1525, 2781, 17689)
 DAYS = pd.date_range("2025-09-21", "2025-09-26", freq="D").date
 DUMP_DAYS = DAYS[:2]
 ARCHIVE_DAY = DAYS[2]
@@ -100,12 +105,26 @@ def build(shared: Path, out: Path) -> None:
     print(f"{out}: {len(chosen)} rows, {chosen['product_id'].nunique()} products")
 
 
+def build_singles(shared: Path, out: Path) -> None:
+    singles = pd.read_parquet(shared / "singles" / "tcgcsv_pokemon_singles_daily_prices.parquet")
+    chosen = singles[singles["group_id"].isin(MODEL_GROUPS)].sort_values(
+        ["date", "group_id", "product_id", "sub_type_name"], ignore_index=True
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    chosen.to_parquet(out / "prices.parquet", index=False)
+    groups = pd.read_csv(shared / "singles" / "groups.csv")
+    groups[groups["group_id"].isin(MODEL_GROUPS)].to_csv(out / "groups.csv", index=False)
+    print(f"{out}: {len(chosen)} rows, {chosen['product_id'].nunique()} products")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=Path("tests/fixtures/tcgcsv"))
+    parser.add_argument("--singles-out", type=Path, default=Path("tests/fixtures/singles"))
     arguments = parser.parse_args()
     build(arguments.shared, arguments.out)
+    build_singles(arguments.shared, arguments.singles_out)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ class PricedDay(BaseModel):
     """One day of an item as the model prices it: what every answer about a day holds."""
 
     market_price: float
+    # the lowest listing: what a buyer pays (null where the source sends no listings)
+    buy_price: float | None
     fair_price: float | None
     fair_low: float | None
     fair_high: float | None
@@ -87,6 +89,7 @@ CHARIZARD: JsonDict = {
     "printing": None,
     "price_date": "2025-11-29",
     "market_price": 253.55,
+    "buy_price": None,
     "fair_price": 253.52,
     "fair_low": 250.77,
     "fair_high": 266.93,
@@ -169,6 +172,7 @@ class History(BaseModel):
 
 class SetSummary(BaseModel):
     set_code: str | None
+    set_name: str | None  # where the prices came with set names (TCGCSV price files)
     items: int
     latest_date: str
     buy: int

@@ -19,7 +19,7 @@ from model.artifact import (
     save_trained_model,
 )
 from model.evaluation import BacktestSettings
-from model.features import FEATURE_SCHEMA_VERSION
+from model.features import FEATURE_SCHEMA_VERSION, Panels
 from model.strategies import STRATEGIES, FairPriceModel, Fitted, Forecast, Hyper, Strategy
 from tests.model.conftest import day
 
@@ -30,6 +30,7 @@ def test_build_trained_model(trained: TrainedModel, small_prices: pd.DataFrame) 
         "item_id",
         "date",
         "market_price",
+        "buy_price",
         "fair_price",
         "fair_low",
         "fair_high",
@@ -70,6 +71,7 @@ def test_build_trained_model(trained: TrainedModel, small_prices: pd.DataFrame) 
             "coverage": 0.8,
             "calibration_days": 90,
             "min_rows": 100,
+            "short_history_days": 14,
             "latest_calibration": {
                 "start": "2024-01-02",
                 "rows": 0,
@@ -96,11 +98,13 @@ def test_round_trip(trained: TrainedModel, tmp_path: Path) -> None:
 def test_round_trip_keeps_fitted_numpy_params(
     small_prices: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def fit(panel: pd.DataFrame, horizon: int, hyper: Hyper) -> Fitted:
+    def fit(panels: Panels, horizon: int, hyper: Hyper) -> Fitted:
+        panel = panels.market
         scale = np.float64(len(panel)) / 10
         return Fitted(scale, {"scale": scale})
 
-    def predict(panel: pd.DataFrame, horizon: int, state: object, hyper: Hyper) -> Forecast:
+    def predict(panels: Panels, horizon: int, state: object, hyper: Hyper) -> Forecast:
+        panel = panels.market
         return Forecast(panel.ffill() * (state if isinstance(state, float) else 1.0))
 
     monkeypatch.setitem(STRATEGIES, "scaled", Strategy("scaled", "test", predict, fit))
@@ -128,7 +132,7 @@ def test_format_mismatch_raises(trained: TrainedModel, tmp_path: Path, bad_forma
     (tmp_path / INFO_FILE).write_text(json.dumps(info))
 
     with pytest.raises(
-        ValueError, match=r"model artifact format .* is not one of 1, 2, 3; retrain"
+        ValueError, match=r"model artifact format .* is not one of 1, 2, 3, 4; retrain"
     ):
         load_trained_model(tmp_path)
 
@@ -151,7 +155,7 @@ def test_a_fit_is_stored_without_pickle_and_predicts_the_same(tmp_path: Path) ->
     settings = BacktestSettings(min_history_days=30, refit_every_days=10)
     model = gbm_model()
     trained = build_trained_model(
-        prices, model, settings, computed=out_of_sample(panel, model, settings)
+        prices, model, settings, computed=out_of_sample(Panels(panel), model, settings)
     )
     assert trained.model.state is not None
     save_trained_model(trained, tmp_path)
@@ -159,7 +163,8 @@ def test_a_fit_is_stored_without_pickle_and_predicts_the_same(tmp_path: Path) ->
     assert not load_trained_model(tmp_path).model.state  # the service never loads the fit
     loaded = load_trained_model(tmp_path, with_state=True)
     np.testing.assert_array_equal(
-        loaded.model.fair_prices(panel).to_numpy(), trained.model.fair_prices(panel).to_numpy()
+        loaded.model.fair_prices(Panels(panel)).to_numpy(),
+        trained.model.fair_prices(Panels(panel)).to_numpy(),
     )
 
 
@@ -184,7 +189,7 @@ def test_a_fitted_artifact_without_its_fit_cannot_score(tmp_path: Path) -> None:
     prices = panel_prices(panel)
     settings = BacktestSettings(min_history_days=30, refit_every_days=10)
     trained = build_trained_model(
-        prices, gbm_model(), settings, computed=out_of_sample(panel, gbm_model(), settings)
+        prices, gbm_model(), settings, computed=out_of_sample(Panels(panel), gbm_model(), settings)
     )
     save_trained_model(trained, tmp_path)
     (tmp_path / STATE_FILE).unlink()

@@ -33,13 +33,33 @@ def test_calibrating_the_naive_forecast_by_hand() -> None:
     assert np.isnan(band.high[:4]).all()
     np.testing.assert_allclose(band.low[4:, 0], [100.0, 110.0])
     np.testing.assert_allclose(band.high[4:, 0], [110.0, 121.0])
-    assert band.blocks[1] == {
-        "start": 4,
-        "rows": 3,
-        "offset_low": pytest.approx(0.0),
-        "offset_high": pytest.approx(np.log(1.1)),
-    }
+    offsets = {"offset_low": pytest.approx(0.0), "offset_high": pytest.approx(np.log(1.1))}
+    # Every row is of a short history (under 14 observed days): their own offsets agree.
+    assert band.blocks[1] == {"start": 4, "rows": 3, **offsets, "short": {"rows": 3, **offsets}}
     assert band.blocks[0]["offset_low"] is None
+
+
+def test_short_histories_get_their_own_wider_band() -> None:
+    # Item 0 has a long, calm history; item 1 appears late and jumps +-20 % a day. A band
+    # calibrated on both would be too narrow for item 1 and too wide for item 0.
+    days = 60
+    calm = 100.0 * (1 + 0.01 * (np.arange(days) % 2))
+    jumpy = np.where(np.arange(days) >= 40, 100.0 * (1 + 0.2 * (np.arange(days) % 2)), np.nan)
+    prices = np.column_stack([calm, jumpy])
+    settings = BandSettings(coverage=0.8, min_rows=5, short_history_days=14)
+    band = calibrate(prices, 1, prices, None, None, [0, 50], settings)
+    short = band.blocks[1]["short"]
+    # Origins under 14 observed days: item 0's first 13 (0..12) and item 1's 40..48.
+    assert short["rows"] == 13 + 9
+    assert short["offset_high"] > band.blocks[1]["offset_high"]
+    # Day 51: item 1 has 12 observed days (short), item 0 has 52.
+    np.testing.assert_allclose(
+        band.high[51, 1] / band.low[51, 1],
+        np.exp(max(short["offset_low"], 0) + max(short["offset_high"], 0)),
+    )
+    assert band.high[51, 1] / band.low[51, 1] > band.high[51, 0] / band.low[51, 0]
+    # From its 14th observed day on, item 1 gets the offsets of every history.
+    assert band.high[53, 1] / band.low[53, 1] == pytest.approx(band.high[53, 0] / band.low[53, 0])
 
 
 def test_calibration_window_and_raw_band_fallback() -> None:

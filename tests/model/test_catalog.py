@@ -177,6 +177,7 @@ def test_sets(catalog: Catalog) -> None:
     assert catalog.sets() == [
         {
             "set_code": "sv1",
+            "set_name": None,
             "items": 2,
             "latest_date": "2024-01-05",
             "buy": 1,
@@ -186,6 +187,7 @@ def test_sets(catalog: Catalog) -> None:
         },
         {
             "set_code": "sv2",
+            "set_name": None,
             "items": 1,
             "latest_date": "2024-01-05",
             "buy": 0,
@@ -195,6 +197,7 @@ def test_sets(catalog: Catalog) -> None:
         },
         {
             "set_code": None,
+            "set_name": None,
             "items": 1,
             "latest_date": "2024-01-05",
             "buy": 0,

@@ -14,6 +14,7 @@ from model.evaluation import (
     gate_failures,
     out_of_sample,
 )
+from model.features import Panels
 from model.signals import SignalThresholds
 from model.strategies import STRATEGIES, FairPriceModel, Fitted, Forecast, Hyper, Strategy
 from tests.model.conftest import day, make_panel
@@ -41,7 +42,7 @@ SCORED = [  # (fair, naive, target) of the rows at or above min_price
 
 @pytest.fixture
 def rows(small_panel: pd.DataFrame) -> pd.DataFrame:
-    return backtest(small_panel, MODEL, SETTINGS)
+    return backtest(Panels(small_panel), MODEL, SETTINGS)
 
 
 def test_backtest_rows(rows: pd.DataFrame) -> None:
@@ -49,6 +50,7 @@ def test_backtest_rows(rows: pd.DataFrame) -> None:
         "item_id",
         "date",
         "market",
+        "buy",
         "target",
         "naive",
         "fair",
@@ -64,13 +66,13 @@ def test_backtest_rows(rows: pd.DataFrame) -> None:
 
 
 def test_backtest_window_follows_settings(small_panel: pd.DataFrame) -> None:
-    later = backtest(small_panel, MODEL, BacktestSettings(min_history_days=3))
+    later = backtest(Panels(small_panel), MODEL, BacktestSettings(min_history_days=3))
     assert later["date"].unique().tolist() == [day(3)]
-    longer = backtest(small_panel, FairPriceModel("mean3", horizon=2), SETTINGS)
+    longer = backtest(Panels(small_panel), FairPriceModel("mean3", horizon=2), SETTINGS)
     # horizon 2: origins day 2 only (day 4 - 2); a: 14 -> 15, c: 22 -> 20, d: 5 -> 6 (b: none).
     assert longer["item_id"].tolist() == ["a", "c", "d"]
     assert longer["target"].tolist() == [15.0, 20.0, 6.0]
-    assert backtest(small_panel, MODEL, BacktestSettings(min_history_days=10)).empty
+    assert backtest(Panels(small_panel), MODEL, BacktestSettings(min_history_days=10)).empty
 
 
 def _errors(pairs: list[tuple[float, float]]) -> dict[str, float]:
@@ -214,11 +216,13 @@ def _fake_fitted_strategy(
     fitted_upto: list[pd.Timestamp | None] = []
     predicted_upto: list[pd.Timestamp] = []
 
-    def fit(panel: pd.DataFrame, horizon: int, hyper: Hyper) -> Fitted:
+    def fit(panels: Panels, horizon: int, hyper: Hyper) -> Fitted:
+        panel = panels.market
         fitted_upto.append(panel.index.max() if len(panel) else None)
         return Fitted(float(len(panel)), {"seen": float(len(panel))})
 
-    def predict(panel: pd.DataFrame, horizon: int, state: object, hyper: Hyper) -> Forecast:
+    def predict(panels: Panels, horizon: int, state: object, hyper: Hyper) -> Forecast:
+        panel = panels.market
         predicted_upto.append(panel.index.max())
         assert isinstance(state, float)
         return Forecast(pd.DataFrame(state, index=panel.index, columns=panel.columns))
@@ -234,7 +238,7 @@ def test_out_of_sample_fits_only_on_days_before_each_block(
     panel = make_panel({"a": [float(k + 1) for k in range(20)], "b": [2.0] * 20})
     # Blocks start on days 0 (the prior), 5, 9, 13 and 17.
     settings = BacktestSettings(min_history_days=5, refit_every_days=4)
-    computed = out_of_sample(panel, FairPriceModel("probe", horizon=2), settings)
+    computed = out_of_sample(Panels(panel), FairPriceModel("probe", horizon=2), settings)
     fair = computed.fair
 
     assert fitted_upto == [None, day(4), day(8), day(12), day(16)]
@@ -249,7 +253,7 @@ def test_backtest_of_a_fitted_strategy_is_out_of_sample(monkeypatch: pytest.Monk
     fitted_upto, _ = _fake_fitted_strategy(monkeypatch)
     panel = make_panel({"a": [10.0] * 12})
     settings = BacktestSettings(min_history_days=4, refit_every_days=3, min_price=0.0)
-    rows = backtest(panel, FairPriceModel("probe", horizon=1), settings)
+    rows = backtest(Panels(panel), FairPriceModel("probe", horizon=1), settings)
 
     assert rows["date"].tolist() == [day(k) for k in range(4, 11)]
     # Each origin's fair price is the number of days its block's fit saw: all before it.

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 
 from model import gbm
 from model.evaluation import BacktestSettings, out_of_sample
+from model.features import Panels
 from model.strategies import STRATEGIES, FairPriceModel
 from tests.model.conftest import make_panel, panel_and_perturbed_suffix
 
@@ -38,8 +39,8 @@ def spiky_panel(items: int = 12, days: int = 120, seed: int = 0) -> pd.DataFrame
 
 def test_flat_series_forecasts_the_same_price() -> None:
     panel = make_panel({f"i{k}": [float(k + 1)] * 40 for k in range(5)})
-    model = gbm_model().fit(panel)
-    fair = model.fair_prices(panel)
+    model = gbm_model().fit(Panels(panel))
+    fair = model.fair_prices(Panels(panel))
     np.testing.assert_allclose(fair.to_numpy(), panel.to_numpy())
     assert model.params["fitted"] is True
     assert model.params["training_rows"] == 39 * 5
@@ -47,8 +48,8 @@ def test_flat_series_forecasts_the_same_price() -> None:
 
 def test_one_day_spike_is_expected_to_revert() -> None:
     panel = spiky_panel()
-    model = gbm_model().fit(panel)
-    forecast = model.forecast(panel)
+    model = gbm_model().fit(Panels(panel))
+    forecast = model.forecast(Panels(panel))
     values = panel.to_numpy()
     spike = values > np.roll(values, 1, axis=0) * 1.2
     spike[0] = False
@@ -68,7 +69,7 @@ def test_step_change_gaps_and_a_new_item() -> None:
     gappy = [nan if k % 3 else 50.0 for k in range(60)]
     new = [nan] * 58 + [7.0, 7.0]
     panel = base.assign(step=step, gappy=gappy, new=new)
-    fair = gbm_model().fit(panel).fair_prices(panel)
+    fair = gbm_model().fit(Panels(panel)).fair_prices(Panels(panel))
     observed = panel.notna().to_numpy()
     # Priced on every observation day (the newest item too), never on a day without one.
     assert np.isfinite(fair.to_numpy()[observed]).all()
@@ -80,12 +81,12 @@ def test_step_change_gaps_and_a_new_item() -> None:
 
 def test_without_a_fit_the_prior_is_the_naive_forecast_without_band() -> None:
     panel = make_panel({"a": [10.0, nan, 12.0, 11.0], "b": [nan, 5.0, 5.0, nan]})
-    forecast = gbm_model().forecast(panel)
+    forecast = gbm_model().forecast(Panels(panel))
     np.testing.assert_allclose(forecast.fair.to_numpy(), panel.to_numpy(), equal_nan=True)
     assert forecast.low is not None
     assert forecast.low.isna().all().all()
     # Too few training rows: the fit keeps the prior.
-    few = gbm_model(min_train_rows=1_000).fit(panel)
+    few = gbm_model(min_train_rows=1_000).fit(Panels(panel))
     assert few.state is None
     assert few.params == {"training_rows": 2, "fitted": False}
 
@@ -102,10 +103,10 @@ def test_fast_out_of_sample_equals_fitting_block_by_block(
     panel = spiky_panel(items=8, days=90)
     model = gbm_model(horizon=2)
     settings = BacktestSettings(min_history_days=30, refit_every_days=20)
-    fast = out_of_sample(panel, model, settings)
+    fast = out_of_sample(Panels(panel), model, settings)
     slow_strategy = replace(STRATEGIES["quantile_gbm"], out_of_sample=None)
     monkeypatch.setitem(STRATEGIES, "quantile_gbm", slow_strategy)
-    slow = out_of_sample(panel, model, settings)
+    slow = out_of_sample(Panels(panel), model, settings)
     np.testing.assert_allclose(fast.fair, slow.fair, equal_nan=True)
     np.testing.assert_allclose(fast.low, slow.low, equal_nan=True)
     np.testing.assert_allclose(fast.high, slow.high, equal_nan=True)
@@ -118,7 +119,7 @@ def test_fast_out_of_sample_equals_fitting_block_by_block(
 @given(case=panel_and_perturbed_suffix())
 def test_features_have_no_look_ahead(case: tuple[pd.DataFrame, pd.DataFrame, int]) -> None:
     panel, changed, cut = case
-    original, perturbed = gbm.feature_panels(panel), gbm.feature_panels(changed)
+    original, perturbed = gbm.feature_panels(Panels(panel)), gbm.feature_panels(Panels(changed))
     assert set(original) == set(gbm.FEATURES)
     for name in gbm.FEATURES:
         pd.testing.assert_frame_equal(
@@ -132,10 +133,13 @@ def test_fitted_gbm_has_no_look_ahead(case: tuple[pd.DataFrame, pd.DataFrame, in
     panel, changed, cut = case
     model = gbm_model(min_train_rows=3, min_samples_leaf=1, max_iter=5)
     before = panel.index[cut] + pd.Timedelta(days=1)
-    fitted, fitted_changed = model.fit(panel, before=before), model.fit(changed, before=before)
+    fitted, fitted_changed = (
+        model.fit(Panels(panel), before=before),
+        model.fit(Panels(changed), before=before),
+    )
     assert fitted.params == fitted_changed.params
-    original = fitted.forecast(panel)
-    perturbed = fitted_changed.forecast(changed)
+    original = fitted.forecast(Panels(panel))
+    perturbed = fitted_changed.forecast(Panels(changed))
     for mine, theirs in ((original.fair, perturbed.fair), (original.low, perturbed.low)):
         assert mine is not None
         assert theirs is not None

@@ -16,6 +16,7 @@ def test_latest_answer(predictor: Predictor) -> None:
         "date": "2024-01-05",
         "price_date": "2024-01-05",
         "market_price": 15.0,
+        "buy_price": None,
         "fair_price": 14.0,
         "fair_low": None,
         "fair_high": None,

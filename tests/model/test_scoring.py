@@ -10,7 +10,7 @@ import pytest
 
 from model.artifact import TrainedModel, build_trained_model
 from model.evaluation import BacktestSettings, out_of_sample
-from model.features import price_panel
+from model.features import Panels, price_panel
 from model.scoring import ScoringError, score
 from model.strategies import FairPriceModel
 from tests.model.test_artifact import panel_prices
@@ -23,7 +23,7 @@ KEYS = ["item_id", "date"]
 def trained_on(prices: pd.DataFrame, model: FairPriceModel) -> TrainedModel:
     panel = price_panel(prices)
     return build_trained_model(
-        prices, model, SETTINGS, computed=out_of_sample(panel, model, SETTINGS)
+        prices, model, SETTINGS, computed=out_of_sample(Panels(panel), model, SETTINGS)
     )
 
 
@@ -102,3 +102,27 @@ def test_an_artifact_without_a_stored_fit_is_refused(
         score(older, prices)
     with pytest.raises(ScoringError, match="no prices"):
         score(trained, prices.iloc[:0])
+
+
+def test_a_fit_of_other_features_is_not_scored(
+    setup: tuple[pd.DataFrame, TrainedModel, pd.DataFrame],
+) -> None:
+    prices, trained, _ = setup
+    older = replace(trained, info={**trained.info, "feature_schema_version": "1"})
+    if not trained.model.needs_fit:
+        assert len(score(older, prices).predictions) == len(prices)  # nothing fitted to misread
+        return
+    with pytest.raises(ScoringError, match="features of version 1, these are version 2"):
+        score(older, prices)
+
+
+def test_listings_become_the_buy_price_of_scored_rows() -> None:
+    from model.data import load_prices
+    from tests.model.test_singles import SINGLES
+
+    prices = load_prices(SINGLES).valid
+    cut = prices["date"].min() + pd.Timedelta(days=30)
+    trained = trained_on(prices[prices["date"] < cut], FairPriceModel("mean3", 7))
+    table = score(trained, prices).predictions.merge(prices, on=KEYS)
+    np.testing.assert_allclose(table["buy_price"], table["low_price"], equal_nan=True)
+    assert table["buy_price"].notna().mean() > 0.9

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 
+from model.features import Panels
 from model.strategies import (
     DEFAULT_STRATEGY,
     STRATEGIES,
@@ -32,8 +33,8 @@ def test_last_and_mean3_on_a_gappy_panel() -> None:
         {"a": [10.0, nan, 16.0, 13.0, nan, 20.0], "b": [nan, 3.0, nan, nan, 6.0, 9.0]}
     )
 
-    last = FairPriceModel("last").fair_prices(panel)
-    mean3 = FairPriceModel("mean3").fair_prices(panel)
+    last = FairPriceModel("last").fair_prices(Panels(panel))
+    mean3 = FairPriceModel("mean3").fair_prices(Panels(panel))
 
     np.testing.assert_allclose(
         last.to_numpy(),
@@ -57,17 +58,19 @@ def test_unknown_strategy_and_bad_horizon_are_rejected() -> None:
 def test_parameter_free_strategy_fit_is_identity() -> None:
     model = FairPriceModel("last")
     assert not model.needs_fit
-    assert model.fit(make_panel({"a": [1.0, 2.0]})) is model
+    assert model.fit(Panels(make_panel({"a": [1.0, 2.0]}))) is model
 
 
 def test_fit_sees_only_days_before_the_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[pd.DataFrame] = []
 
-    def fit(panel: pd.DataFrame, horizon: int, hyper: Hyper) -> Fitted:
+    def fit(panels: Panels, horizon: int, hyper: Hyper) -> Fitted:
+        panel = panels.market
         seen.append(panel)
         return Fitted(len(panel), {"days": float(len(panel)), "horizon": float(horizon)})
 
-    def predict(panel: pd.DataFrame, horizon: int, state: object, hyper: Hyper) -> Forecast:
+    def predict(panels: Panels, horizon: int, state: object, hyper: Hyper) -> Forecast:
+        panel = panels.market
         return Forecast(panel)
 
     monkeypatch.setitem(STRATEGIES, "probe", Strategy("probe", "test probe", predict, fit))
@@ -75,12 +78,12 @@ def test_fit_sees_only_days_before_the_cut_off(monkeypatch: pytest.MonkeyPatch) 
     model = FairPriceModel("probe", horizon=3)
 
     assert model.needs_fit
-    fitted = model.fit(panel, before=pd.Timestamp("2024-01-04"))
+    fitted = model.fit(Panels(panel), before=pd.Timestamp("2024-01-04"))
     assert fitted.params == {"days": 3.0, "horizon": 3.0}
     assert fitted.state == 3
     assert seen[-1].index.max() == pd.Timestamp("2024-01-03")
     assert model.params == {}  # fit returns a new model
-    assert model.fit(panel).params["days"] == 5.0
+    assert model.fit(Panels(panel)).params["days"] == 5.0
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
@@ -93,11 +96,11 @@ def test_strategy_has_no_look_ahead(
     # Fitted parameters come from days before the cut-off, so they are the same for both.
     before = panel.index[cut] + pd.Timedelta(days=1)
     model = FairPriceModel(name, horizon=1)
-    fitted = model.fit(panel, before=before)
-    fitted_changed = model.fit(changed, before=before)
+    fitted = model.fit(Panels(panel), before=before)
+    fitted_changed = model.fit(Panels(changed), before=before)
     assert fitted.params == fitted_changed.params
 
-    original = fitted.fair_prices(panel)
-    perturbed = fitted_changed.fair_prices(changed)
+    original = fitted.fair_prices(Panels(panel))
+    perturbed = fitted_changed.fair_prices(Panels(changed))
     assert original.shape == panel.shape
     pd.testing.assert_frame_equal(original.iloc[: cut + 1], perturbed.iloc[: cut + 1])

@@ -18,6 +18,7 @@ ENTRY: dict[str, object] = {
     "printing": "Normal",
     "price_date": "2025-10-09",
     "market_price": 100.0,
+    "buy_price": None,
     "fair_price": 110.0,
     "fair_low": 105.0,
     "fair_high": 120.0,
