@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from model.report import Breakdown, format_number, json_ready
 from model.strategies import STRATEGIES
 from pipelines import scheduling
 from pipelines.progress import Steps, track
@@ -150,35 +151,79 @@ def evaluate_command(
     chart_horizons: Annotated[
         str, typer.Option(help="Horizons of the report's error-by-horizon chart.")
     ] = "1,7,14,28",
+    min_history_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Days before the first scored origin (model.backtest)."),
+    ] = None,
+    refit_every_days: Annotated[
+        int | None, typer.Option(min=1, help="Days between refits (model.backtest).")
+    ] = None,
+    held_out_sets: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.9,
+            help="Share of the sets no fit learns from; only their items are scored.",
+        ),
+    ] = 0.0,
+    by: Annotated[
+        Breakdown | None, typer.Option(help="Also the metrics per set or per price bucket.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the metrics and signal tables as JSON.")
+    ] = False,
 ) -> None:
     """Rolling-origin backtest of each strategy against the naive forecast."""
     import shlex
     import sys
     import time
 
-    from model.features import price_panel
+    from model.features import price_panels
     from model.report import compare, write_report
 
     started = time.perf_counter()
     settings = _settings()
+    backtest = settings.model.backtest.model_copy(
+        update={
+            name: value
+            for name, value in (
+                ("min_history_days", min_history_days),
+                ("refit_every_days", refit_every_days),
+            )
+            if value is not None
+        }
+    )
     model_settings = settings.model.model_copy(
-        update={"horizon": horizon or settings.model.horizon}
+        update={"horizon": horizon or settings.model.horizon, "backtest": backtest}
     )
     chosen = [strategy] if strategy else sorted(STRATEGIES)
     unknown = [name for name in chosen if name not in STRATEGIES]
     if unknown:
         raise _fail(f"unknown strategy {unknown[0]!r}; one of {sorted(STRATEGIES)}", 2)
-    panel = price_panel(_history(settings, data))
-    comparison = compare(panel, model_settings, chosen)
-    typer.echo(comparison.text())
+    prices = _history(settings, data)
+    panels = price_panels(prices, held_out_sets)
+    comparison = compare(panels, model_settings, chosen)
+    if as_json:
+        typer.echo(json.dumps(comparison.as_json(), indent=2))
+    else:
+        typer.echo(comparison.text())
+    if by is not None:
+        sets = prices.drop_duplicates("item_id", keep="last").set_index("item_id")["set_code"]
+        table = comparison.breakdown(by, sets, model_settings)
+        if as_json:
+            records = table.reset_index().to_dict(orient="records")
+            typer.echo(json.dumps(json_ready(records), indent=2))
+        else:
+            typer.echo(f"\nby {by.value}:\n{table.to_string(float_format=format_number)}")
     if report is None:
         return
+    panel = panels.market
     by_horizon = {model_settings.horizon: comparison}
     for text in chart_horizons.split(","):
         days = int(text)
         if days not in by_horizon:
             other = model_settings.model_copy(update={"horizon": days})
-            by_horizon[days] = compare(panel, other, chosen)
+            by_horizon[days] = compare(panels, other, chosen)
     command = shlex.join(["pokewatch", *sys.argv[1:]])
     for path in write_report(
         report, panel, comparison, by_horizon, command, time.perf_counter() - started
