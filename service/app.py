@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from model.settings import load_settings
 from service.answers import Answers, Body, build_cache
+from service.dashboard import build_dashboard
 from service.errors import error_body
 from service.logs import configure_worker_logging
 from service.middleware import (
@@ -99,6 +100,7 @@ def cors_config(cors: CorsConfig) -> dict[str, Any]:
     logging={"access": {"enabled": False}},
 )
 @bentoml.asgi_app(V1_APP, path="/v1")
+@bentoml.asgi_app(build_dashboard(), path="/ui")
 class PokeWatch:
     # None when BentoML's store has no production model: the service still starts (so
     # /livez answers) and /readyz fails until the shared store has one.

@@ -37,6 +37,12 @@ PROBE_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
 METRICS_PATHS = frozenset({"/metrics"})
 DOCS_PATHS = frozenset({"/docs.json", "/"})
 DOCS_PREFIXES = ("/static_content/",)
+# The dashboard's static files (service/dashboard.py): public, with a strict policy.
+DASHBOARD_PATH = "/ui"
+DASHBOARD_CSP = (
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 # Routes not listed need the predict scope; bulk answers (many items at once) need batch.
 ROUTE_SCOPES = {
     "/batch_predict": KeyScope.BATCH,
@@ -69,6 +75,20 @@ def state(scope: Scope) -> dict[str, Any]:
     return scope.setdefault("state", {})  # type: ignore[no-any-return]
 
 
+def is_dashboard(path: str) -> bool:
+    return path == DASHBOARD_PATH or path.startswith(f"{DASHBOARD_PATH}/")
+
+
+def security_headers(path: str) -> list[tuple[bytes, bytes]]:
+    """The security headers of every answer; the dashboard's with its script policy."""
+    if not is_dashboard(path):
+        return SECURITY_HEADERS
+    return [
+        (name, DASHBOARD_CSP if name == b"content-security-policy" else value)
+        for name, value in SECURITY_HEADERS
+    ]
+
+
 def required_scope(path: str) -> KeyScope:
     if path.startswith(ADMIN_PREFIX):
         return KeyScope.ADMIN
@@ -96,6 +116,8 @@ class Security:
             return config.metrics_public
         if path in DOCS_PATHS or path.startswith(DOCS_PREFIXES):
             return config.docs_public
+        if is_dashboard(path):
+            return True
         return not config.auth_enabled
 
     def client_address(self, scope: Scope) -> str:
@@ -150,7 +172,7 @@ class EdgeMiddleware:
         )
         request_state = state(scope)
         request_state["request_id"] = request_id
-        added = [*SECURITY_HEADERS, (b"x-request-id", request_id.encode())]
+        added = [*security_headers(scope["path"]), (b"x-request-id", request_id.encode())]
         if scope.get("scheme") == "https" or header(scope, b"x-forwarded-proto") == b"https":
             added.append(HSTS)
         reshape = scope["path"] not in PROBE_PATHS
