@@ -2,9 +2,9 @@
 
 The API image runs read-only as a non-root user with only /tmp writable, the keys file
 mounted and the settings from the environment: ready, 200 with a key on `/fair_price` and
-on the v1 routes (through the typed client), 401 without. The pipelines image runs
-`pokewatch daily` against the fake TCGCSV and writes the store to a shared directory; the
-running API container then answers that day.
+on the v1 routes (through the typed client), 401 without, and the dashboard's files. The
+pipelines image runs `pokewatch daily` against the fake TCGCSV and writes the store to a
+shared directory; the running API container then answers that day.
 """
 
 from __future__ import annotations
@@ -105,6 +105,9 @@ def test_the_api_image_serves_read_only_as_a_non_root_user(
             assert client.card("tcg-133777").market_price == answer.json()["market_price"]
             assert client.cards("theme deck", limit=1).total > 0
         assert httpx.get(f"{base}/v1/cards/tcg-133777").status_code == 401
+        page = httpx.get(f"{base}/ui/")  # the dashboard's files are in the Bento
+        assert page.status_code == 200
+        assert httpx.get(f"{base}/ui/vendor/uplot/uPlot.iife.min.js").status_code == 200
 
 
 def test_a_daily_run_of_the_pipelines_image_reaches_the_running_api_container(
