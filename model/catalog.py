@@ -207,9 +207,13 @@ class Catalog:
         )
         self.numbers: list[str | None] = _texts(items["number"])
         self.rarities: list[str | None] = _texts(items["rarity"])
+        # Search reads the name, the card number and the set (its code and, where known,
+        # its name): "fossil" finds the cards of Fossil.
         self.haystacks = [
-            fold(f"{name} {number or ''}")
-            for name, number in zip(self.names, self.numbers, strict=True)
+            fold(" ".join(part or "" for part in parts))
+            for parts in zip(
+                self.names, self.numbers, self.set_codes, self.set_names, strict=True
+            )
         ]
         self.set_array = np.array(self.set_codes, dtype=object)
         self.entries = [orjson.dumps(self.entry(index)) for index in range(count)]

@@ -210,3 +210,15 @@ def test_sets_are_named_from_the_groups_file(singles: pd.DataFrame) -> None:
         "2781": "Shining Fates: Shiny Vault",
         "17689": "Crown Zenith: Galarian Gallery",
     }
+
+
+def test_search_finds_the_cards_of_a_set_by_its_name(singles: pd.DataFrame) -> None:
+    from model.catalog import CardQuery, Catalog
+    from model.predictor import Predictor
+    from model.training import train
+
+    trained = train(singles, ModelSettings(strategy="last", backtest=SHORT)).trained
+    catalog = Catalog(Predictor(trained, "v", SignalThresholds()))
+    page = catalog.search(CardQuery(text="shiny vault"), 10_000)
+    expected = set(singles.loc[singles["set_name"] == "Shining Fates: Shiny Vault", "item_id"])
+    assert page.total == len(expected)
