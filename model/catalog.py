@@ -211,9 +211,7 @@ class Catalog:
         # its name): "fossil" finds the cards of Fossil.
         self.haystacks = [
             fold(" ".join(part or "" for part in parts))
-            for parts in zip(
-                self.names, self.numbers, self.set_codes, self.set_names, strict=True
-            )
+            for parts in zip(self.names, self.numbers, self.set_codes, self.set_names, strict=True)
         ]
         self.set_array = np.array(self.set_codes, dtype=object)
         self.entries = [orjson.dumps(self.entry(index)) for index in range(count)]
