@@ -31,6 +31,7 @@ class ServiceMetrics:
     job_last_failure: Gauge
     model_fallback: Gauge
     serving: Gauge
+    keyless_requests: Counter
 
 
 @cache
@@ -94,5 +95,10 @@ def service_metrics() -> ServiceMetrics:
             "1 for the model a worker answers from (0 once replaced).",
             ["model_version"],
             multiprocess_mode="livemax",
+        ),
+        keyless_requests=Counter(
+            "pokewatch_keyless_requests_total",
+            "Requests served without an API key (security.auth_mode: warn), by route.",
+            ["route"],
         ),
     )

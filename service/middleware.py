@@ -16,6 +16,8 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +29,10 @@ from service.keys import Scope as KeyScope
 from service.metrics import service_metrics
 from service.ratelimit import Limiter, MemoryLimiter, Policy, RedisLimiter
 from service.redis_guard import RedisGuard, RedisSettings, degraded_metric
-from service.settings import ServiceSettings
+from service.settings import AuthMode, ServiceSettings
 
 access_log = logging.getLogger("pokewatch.access")
+auth_log = logging.getLogger("pokewatch.auth")
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # BentoML's probes: never authenticated, rate limited or reshaped.
@@ -118,7 +121,7 @@ class Security:
             return config.docs_public
         if is_dashboard(path):
             return True
-        return not config.auth_enabled
+        return config.auth_mode == AuthMode.OFF and not presented_key(scope)
 
     def client_address(self, scope: Scope) -> str:
         if self.settings.security.trust_forwarded_for:
@@ -297,10 +300,28 @@ class AuthMiddleware:
     def __init__(self, app: ASGIApp, security: Security) -> None:
         self.app = app
         self.security = security
-        limits = security.settings.security.rate_limit
+        config = security.settings.security
+        limits = config.rate_limit
         self.failure_policy = Policy(
             "auth-failures", limits.auth_failures_per_minute, limits.auth_failures_burst
         )
+        self.warns = config.auth_mode == AuthMode.WARN
+        self.warning = keyless_warning(config.enforce_from)
+
+    async def _serve_keyless(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`warn` mode: the request is served, limited by its address, logged and counted,
+        and its answer says that keys will be required."""
+        address = self.security.client_address(scope)
+        state(scope)["client_address"] = address
+        auth_log.warning("request without an API key from %s: %s", address, scope["path"])
+        service_metrics().keyless_requests.labels(route_label(scope["path"])).inc()
+
+        async def send_with_warning(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *self.warning]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_warning)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.security.is_public(scope):
@@ -308,10 +329,13 @@ class AuthMiddleware:
             return
         presented = presented_key(scope)
         record = self.security.keys.verify(presented) if presented else None
+        needed = required_scope(scope["path"])
+        if record is None and not presented and self.warns and needed != KeyScope.ADMIN:
+            await self._serve_keyless(scope, receive, send)
+            return
         if record is None:
             await self._reject(scope, send, guessed=bool(presented))
             return
-        needed = required_scope(scope["path"])
         if needed not in record.scopes:
             await send_json(
                 send,
@@ -341,6 +365,28 @@ class AuthMiddleware:
         )
 
 
+def keyless_warning(enforce_from: date | None) -> list[tuple[bytes, bytes]]:
+    """The headers of an answer served without a key in `warn` mode: a Warning (and the
+    Sunset of keyless access, RFC 8594, when the day is set)."""
+    when = f"from {enforce_from.isoformat()}" if enforce_from else "soon"
+    headers = [
+        (
+            b"warning",
+            f'299 pokewatch "requests without an API key will be refused {when}"'.encode(),
+        )
+    ]
+    if enforce_from is not None:
+        sunset = datetime.combine(enforce_from, datetime.min.time(), tzinfo=UTC)
+        headers.append((b"sunset", format_datetime(sunset, usegmt=True).encode()))
+    return headers
+
+
+def route_label(path: str) -> str:
+    """A bounded metric label: the route's first segment (`/v1/cards/x` is `/v1/cards`)."""
+    parts = path.split("/")
+    return "/".join(parts[:3]) if path.startswith("/v1/") else "/".join(parts[:2])
+
+
 def presented_key(scope: Scope) -> str:
     """The key from X-API-Key, else `Authorization: Bearer`; never from the query string."""
     key = header(scope, b"x-api-key")
@@ -364,12 +410,16 @@ class RateLimitMiddleware:
         ).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        record: KeyRecord | None = state(scope).get("key") if scope["type"] == "http" else None
-        if record is None or not self.enabled:
+        request_state = state(scope) if scope["type"] == "http" else {}
+        record: KeyRecord | None = request_state.get("key")
+        # A key's quota; in `warn` mode a request without a key has its address's.
+        address: str | None = request_state.get("client_address")
+        if (record is None and address is None) or not self.enabled:
             await self.app(scope, receive, send)
             return
+        bucket = f"key:{record.key_id}" if record is not None else f"address:{address}"
         cost = self.costs.get(required_scope(scope["path"]).value, 1)
-        decision = await self.security.limiter.hit(f"key:{record.key_id}", self.policy, cost)
+        decision = await self.security.limiter.hit(bucket, self.policy, cost)
         service_metrics().rate_limit_decisions.labels(
             "allowed" if decision.allowed else "limited"
         ).inc()

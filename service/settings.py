@@ -4,6 +4,8 @@ where the service reads, when the schedule says)."""
 
 from __future__ import annotations
 
+from datetime import date
+from enum import StrEnum
 from pathlib import Path
 
 from croniter import croniter
@@ -61,10 +63,20 @@ class CorsConfig(BaseModel):
         return self
 
 
+class AuthMode(StrEnum):
+    """How requests without a valid key are treated (a wrong key is refused in every mode)."""
+
+    ENFORCE = "enforce"  # 401
+    WARN = "warn"  # served with a Warning header, logged, counted, limited per address
+    OFF = "off"  # served (a trusted network only)
+
+
 class SecurityConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    auth_enabled: bool = True
+    auth_mode: AuthMode = AuthMode.ENFORCE
+    # In `warn` mode, the day keys become required (named in the Warning and Sunset headers).
+    enforce_from: date | None = None
     keys_file: str = "data/keys.json"
     key_env: str = Field(default="dev", pattern=r"^[a-z0-9]{1,16}$")
     keys_reload_seconds: float = Field(default=1.0, ge=0)

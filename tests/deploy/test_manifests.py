@@ -148,7 +148,7 @@ def test_the_pods_configuration_is_valid(overlay: tuple[str, list[Resource]]) ->
     variables = _one(resources, "ConfigMap", "pokewatch-env")["data"]
     assert variables["POKEWATCH_CONFIG"] == "/etc/pokewatch/config/configuration.yaml"
     assert settings.security.rate_limit.backend == "redis"  # shared limits across replicas
-    assert settings.security.auth_enabled
+    assert settings.security.auth_mode == "enforce"
     assert settings.security.key_env == {"dev": "dev", "prod": "live"}[name]
     assert settings.security.keys_file == "/etc/pokewatch/secrets/keys.json"
 
