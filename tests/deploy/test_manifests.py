@@ -23,7 +23,7 @@ from tests.deploy.kustomize import (
 from tests.deploy.pod_security import violations
 
 K8S = REPO / "deploy" / "k8s"
-OVERLAYS = {"dev": "pokewatch-dev", "prod": "pokewatch"}
+OVERLAYS = {"dev": "pokewatch-dev", "prod": "pokewatch", "staging": "pokewatch-staging"}
 KUBERNETES_VERSION = "1.33.0"  # the oldest release these manifests are meant for
 # Custom resources have no schema in kubernetes-validate: tests/deploy/test_monitoring.py
 # checks the PrometheusRule against the rules promtool tests.
@@ -149,7 +149,7 @@ def test_the_pods_configuration_is_valid(overlay: tuple[str, list[Resource]]) ->
     assert variables["POKEWATCH_CONFIG"] == "/etc/pokewatch/config/configuration.yaml"
     assert settings.security.rate_limit.backend == "redis"  # shared limits across replicas
     assert settings.security.auth_mode == "enforce"
-    assert settings.security.key_env == {"dev": "dev", "prod": "live"}[name]
+    assert settings.security.key_env == {"dev": "dev", "prod": "live", "staging": "staging"}[name]
     assert settings.security.keys_file == "/etc/pokewatch/secrets/keys.json"
 
 

@@ -136,3 +136,40 @@ def test_installs_are_cached() -> None:
         text = (WORKFLOWS / name).read_text()
         assert "cache: pip" in text, name
         assert "path: ~/.cache/uv" in text, name
+
+
+def test_every_push_to_main_builds_both_images_after_the_tests() -> None:
+    main = _workflow("main.yml")
+    assert main["on"] == {"push": {"branches": ["main"]}}
+    jobs = main["jobs"]
+    assert jobs["test"]["uses"] == "./.github/workflows/test.yml"
+    assert jobs["bento"]["needs"] == jobs["pipelines-image"]["needs"] == "test"
+    for name in ("bento-build.yml", "pipelines-image.yml"):
+        runs = _runs(_workflow(name), "build")
+        assert re.search(r'refs/heads/main \]\]; then\s+tags\+=\(-t "\$IMAGE:main"\)', runs)
+        assert "sha-$SHORT_SHA" in runs
+        assert "cache-from" in runs
+
+
+def test_release_deploys_to_staging_with_rollback_then_notifies() -> None:
+    release = _workflow("release.yml")
+    staging = release["jobs"]["staging"]
+    assert set(staging["needs"]) == {"bento", "pipelines-image"}
+    script = _runs(release, "staging")
+    assert "no KUBECONFIG_STAGING secret" in script  # skipped with a notice
+    for step in ("rollout status", "rollout undo", "/readyz", "/fair_price"):
+        assert step in script
+    # The images it swaps in are the ones the staging overlay pins.
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(REPO / "deploy/k8s/overlays/staging")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if rendered.returncode == 0:
+        for pinned in re.findall(r"s#([^#]+)#", script):
+            assert pinned in rendered.stdout
+    notify = release["jobs"]["notify"]
+    assert notify["if"] == "always()"
+    assert set(notify["needs"]) == {"release", "staging"}
+    assert "no NOTIFY_WEBHOOK_URL secret" in _runs(release, "notify")
