@@ -42,6 +42,7 @@ DOCS_PATHS = frozenset({"/docs.json", "/"})
 DOCS_PREFIXES = ("/static_content/",)
 # The dashboard's static files (service/dashboard.py): public, with a strict policy.
 DASHBOARD_PATH = "/ui"
+DASHBOARD_PREFIX = f"{DASHBOARD_PATH}/"
 DASHBOARD_CSP = (
     b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     b"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -58,6 +59,10 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"content-security-policy", b"frame-ancestors 'none'"),
+]
+DASHBOARD_HEADERS = [
+    (name, DASHBOARD_CSP if name == b"content-security-policy" else value)
+    for name, value in SECURITY_HEADERS
 ]
 NO_STORE = (b"cache-control", b"no-store")
 # Kept only on successful answers that set them (the v1 GET answers): errors are never cached.
@@ -79,17 +84,12 @@ def state(scope: Scope) -> dict[str, Any]:
 
 
 def is_dashboard(path: str) -> bool:
-    return path == DASHBOARD_PATH or path.startswith(f"{DASHBOARD_PATH}/")
+    return path == DASHBOARD_PATH or path.startswith(DASHBOARD_PREFIX)
 
 
 def security_headers(path: str) -> list[tuple[bytes, bytes]]:
     """The security headers of every answer; the dashboard's with its script policy."""
-    if not is_dashboard(path):
-        return SECURITY_HEADERS
-    return [
-        (name, DASHBOARD_CSP if name == b"content-security-policy" else value)
-        for name, value in SECURITY_HEADERS
-    ]
+    return DASHBOARD_HEADERS if is_dashboard(path) else SECURITY_HEADERS
 
 
 def required_scope(path: str) -> KeyScope:
