@@ -321,13 +321,15 @@ def daily_command(day: DayOption = None) -> None:
         raise _fail(str(error)) from None
     if not sources:
         raise _fail("no tracked items configured (tracked_items)", 2)
-    with Steps("daily", 3) as steps:
+    with Steps("daily", 4) as steps:
         run = run_daily(settings, store, sources, wanted, steps)
     _print_reports(run.reports)
     if run.trained:
         typer.echo(f"trained a first production model: {run.trained}")
     if run.published:
         typer.echo(run.published.summary())
+    if run.alerts:
+        typer.echo(run.alerts.summary())
     for problem in run.errors:
         typer.echo(f"error: {problem}", err=True)
     if not run.ok:
@@ -420,6 +422,89 @@ def backfill_command(
     _print_reports(reports)
     if sum(report.valid for report in reports) == 0:
         raise _fail("the dumps held no valid rows of tracked items")
+
+
+alerts_app = typer.Typer(help="Watchlist alerts and their webhooks.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+WaitOption = Annotated[
+    float | None,
+    typer.Option(
+        "--wait-seconds",
+        min=0,
+        help="How long to wait for retries that come due (default: alerts.delivery.run_seconds).",
+    ),
+]
+
+
+@alerts_app.command("run")
+def alerts_run_command(
+    day: Annotated[
+        str | None,
+        typer.Option("--date", help="YYYY-MM-DD (default: the newest published day)."),
+    ] = None,
+    wait_seconds: WaitOption = None,
+) -> None:
+    """Evaluate every watchlist rule on a published day and deliver the alerts it fires
+    (the daily job runs this after publishing). Running a day again sends nothing new."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from pipelines.alerts import run_alerts
+    from service.alerts.signing import SecretsError
+    from service.store import StoreError
+
+    settings = _settings()
+    store = _store(settings)
+    try:
+        run = run_alerts(settings, store, _day(day), wait_seconds)
+    except (SQLAlchemyError, StoreError, SecretsError) as error:
+        store.jobs.record("alerts", False, str(error))
+        raise _fail(str(error)) from None
+    store.jobs.record("alerts", True, run.summary())
+    typer.echo(run.summary())
+
+
+@alerts_app.command("deliver")
+def alerts_deliver_command(wait_seconds: WaitOption = None) -> None:
+    """Deliver the pending deliveries that are due (retries, redeliveries) without
+    evaluating any rule."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from pipelines.alerts import Deliverer, open_alerts
+
+    settings = _settings()
+    try:
+        alert_store, box = open_alerts(settings)
+        deliverer = Deliverer(alert_store, box, settings)
+        try:
+            counts = deliverer.deliver(wait_seconds)
+        finally:
+            deliverer.close()
+            alert_store.close()
+    except SQLAlchemyError as error:
+        raise _fail(str(error)) from None
+    typer.echo(counts.summary())
+
+
+@alerts_app.command("test")
+def alerts_test_command(
+    webhook_id: Annotated[str, typer.Argument(help="The webhook's id (wh_...).")],
+    wait_seconds: WaitOption = None,
+) -> None:
+    """Send a signed `webhook.test` event to one webhook now; exits 1 unless delivered."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from pipelines.alerts import send_test
+
+    settings = _settings()
+    try:
+        counts = send_test(settings, webhook_id, wait_seconds)
+    except SQLAlchemyError as error:
+        raise _fail(str(error)) from None
+    if counts is None:
+        raise _fail(f"no webhook {webhook_id!r}", 2)
+    typer.echo(counts.summary())
+    if counts.delivered == 0:
+        raise typer.Exit(1)
 
 
 pipeline_app = typer.Typer(help="The ZenML training pipeline.", no_args_is_help=True)

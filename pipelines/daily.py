@@ -6,7 +6,11 @@ service swaps the new publication in within `service.reload_seconds`. Retraining
 weekly job (the ZenML pipeline). On a store without a production model (a new deployment)
 the first daily run trains one first.
 
-Each run records its outcome per job (`collect`, `score`, `daily`) in the store's
+After publishing, the run evaluates the watchlists' rules on the newest day and delivers
+the alerts they fire (`pipelines.alerts`); an alerts failure (an unreachable database) is
+recorded as a failed `alerts` job but does not undo the publication.
+
+Each run records its outcome per job (`collect`, `score`, `alerts`, `daily`) in the store's
 `jobs.json`, which `/health` and the service's metrics read. The run fails (exit 1) when
 nothing could be collected or nothing scored; a source that failed while others collected
 is reported and recorded as a failed `collect`, and the rest is still published.
@@ -17,13 +21,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from model.schema import SchemaError
+from pipelines.alerts import AlertsRun, run_alerts
 from pipelines.collector import CollectionReport, collect
 from pipelines.progress import Steps
 from pipelines.publishing import Published, score_and_publish
 from pipelines.settings import PipelineSettings
 from pipelines.sources import PriceSource, SourceError
 from pipelines.training_flow import train_and_register
+from service.alerts.signing import SecretsError
 from service.store import Store, StoreError
 
 
@@ -33,6 +41,7 @@ class DailyRun:
     errors: list[str] = field(default_factory=list)
     trained: str | None = None  # a model trained first (empty store)
     published: Published | None = None
+    alerts: AlertsRun | None = None
 
     @property
     def collected(self) -> int:
@@ -89,5 +98,13 @@ def run_daily(
     except (StoreError, SchemaError, ValueError, RuntimeError) as error:
         run.errors.append(f"score: {error}")
         store.jobs.record("score", False, str(error))
+    if run.published is not None:
+        steps.step("evaluating alerts and delivering them")
+        try:
+            run.alerts = run_alerts(settings, store)
+            store.jobs.record("alerts", True, run.alerts.summary())
+        except (SQLAlchemyError, StoreError, SecretsError, OSError) as error:
+            run.errors.append(f"alerts: {error}")
+            store.jobs.record("alerts", False, str(error))
     store.jobs.record("daily", run.ok, "; ".join(run.errors) or None)
     return run

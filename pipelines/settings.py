@@ -3,9 +3,10 @@
 Sections: `sources` (endpoints, timeouts, retries, the PokemonPriceTracker call budget),
 `tracked_items` (which items the collector follows), `collector` (where partitions, the
 day cache and the catalogue go), `schedule` (when the jobs run), `mlflow` (tracking),
-`promotion` (champion/challenger) and `store` (shared with the service: where models and
-published answers live). Secrets never live here: the PokemonPriceTracker key is read from
-the environment variable `sources` names.
+`promotion` (champion/challenger), `store` (shared with the service: where models and
+published answers live) and `alerts` (shared too: watchlists, webhooks, deliveries).
+Secrets never live here: the PokemonPriceTracker key is read from the environment variable
+`sources` names.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from model.settings import Settings
-from service.settings import ScheduleSettings, StoreSettings
+from service.settings import AlertsSettings, ScheduleSettings, StoreSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -162,3 +163,4 @@ class PipelineSettings(Settings):
     mlflow: MlflowSettings = MlflowSettings()
     promotion: PromotionSettings = PromotionSettings()
     store: StoreSettings = StoreSettings()
+    alerts: AlertsSettings = AlertsSettings()

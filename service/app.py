@@ -72,7 +72,7 @@ def cors_config(cors: CorsConfig) -> dict[str, Any]:
         "enabled": bool(cors.allow_origins),
         "access_control_allow_origins": cors.allow_origins,
         "access_control_allow_credentials": cors.allow_credentials,
-        "access_control_allow_methods": ["GET", "POST", "OPTIONS"],
+        "access_control_allow_methods": ["GET", "POST", "DELETE", "OPTIONS"],
         "access_control_allow_headers": [
             "Content-Type",
             "X-API-Key",

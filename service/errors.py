@@ -33,6 +33,17 @@ ERROR_CODE_PATTERN = re.compile(r"^[a-z][a-z_]*$")
 JSON = b"application/json"
 
 
+class ApiError(Exception):
+    """An answer other than 200 that is not about a query (no model, gone, not acceptable):
+    raised in a route, answered with the error body by the app's handler."""
+
+    def __init__(self, status: int, error: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
 def error_body(error: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {"error": error, "detail": detail, **extra}
 

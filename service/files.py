@@ -53,3 +53,25 @@ def atomic_write_bytes(target: Path, data: bytes, mode: int = DEFAULT_MODE) -> N
         stream.write(data)
 
     atomic_write(target, write, mode)
+
+
+def create_exclusively(target: Path, data: bytes, mode: int = DEFAULT_MODE) -> bool:
+    """Write `target` whole unless it exists (False: it did, and is left as it is). Two
+    processes racing to make the same file never see a half-written one."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        temp.chmod(mode)
+        try:
+            os.link(temp, target)  # unlike a rename, fails when the target exists
+        except FileExistsError:
+            return False
+    finally:
+        temp.unlink(missing_ok=True)
+    fsync_directory(target.parent)
+    return True

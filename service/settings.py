@@ -1,11 +1,12 @@
-"""Service settings: the `service`, `security`, `cache`, `redis`, `store` and `schedule`
-sections of configuration.yaml (`store` and `schedule` are shared with the jobs: they write
-where the service reads, when the schedule says)."""
+"""Service settings: the `service`, `security`, `cache`, `redis`, `store`, `schedule` and
+`alerts` sections of configuration.yaml (`store`, `schedule` and `alerts` are shared with
+the jobs: they write where the service reads, when the schedule says)."""
 
 from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
 from croniter import croniter
@@ -142,6 +143,45 @@ class ScheduleSettings(BaseModel):
         return expression
 
 
+class DeliverySettings(BaseModel):
+    """How webhook events are delivered (`pipelines.alerts`, docs/alerts.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # One attempt: connect, send and read the answer's status within this.
+    timeout_seconds: float = Field(default=10, gt=0, le=60)
+    # Attempts before a delivery is dead-lettered (redeliver it by hand).
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    # Full-jitter backoff: the wait before attempt n+1 is uniform in
+    # [0, min(max_wait_seconds, initial_wait_seconds * 2^n)].
+    initial_wait_seconds: float = Field(default=10, ge=0)
+    max_wait_seconds: float = Field(default=3600, ge=0)
+    # A receiver's Retry-After is honoured up to this.
+    max_retry_after_seconds: float = Field(default=3600, ge=0)
+    # Of a receiver's answer, this much is read and kept in the delivery log.
+    max_response_bytes: int = Field(default=2048, ge=0, le=65536)
+    # A run waits this long for retries that are due; later ones are left to the next run.
+    run_seconds: float = Field(default=900, ge=0)
+
+
+class AlertsSettings(BaseModel):
+    """Watchlists and webhooks: where they are kept and what a webhook may target."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # SQLAlchemy URL; None: SQLite (WAL) in the store's state directory. PostgreSQL:
+    # postgresql+psycopg://user@host/db (a password belongs in POKEWATCH_ALERTS__DATABASE_URL).
+    database_url: str | None = None
+    # Webhook URLs must be https; false only for a development receiver.
+    require_https: bool = True
+    # Private, loopback, link-local and other non-public targets are refused unless they lie
+    # in one of these networks (e.g. 127.0.0.0/8 for a receiver on this machine).
+    allowed_networks: list[IPv4Network | IPv6Network] = []
+    max_items_per_key: int = Field(default=1000, ge=1, le=100_000)
+    max_webhooks_per_key: int = Field(default=10, ge=1, le=100)
+    delivery: DeliverySettings = DeliverySettings()
+
+
 class ServiceSettings(ConfigFileSettings):
     model: ModelSettings = ModelSettings()
     store: StoreSettings = StoreSettings()
@@ -150,6 +190,7 @@ class ServiceSettings(ConfigFileSettings):
     security: SecurityConfig = SecurityConfig()
     cache: CacheConfig = CacheConfig()
     redis: RedisConfig = RedisConfig()
+    alerts: AlertsSettings = AlertsSettings()
 
     @model_validator(mode="after")
     def _redis_backend_needs_a_url(self) -> ServiceSettings:

@@ -455,6 +455,15 @@ class JobsFile:
             atomic_write_bytes(self.path, json.dumps(payload, indent=2).encode())
 
 
+def store_root(settings: StoreSettings) -> Path:
+    return settings.path or Path(BentoMLContainer.bentoml_home.get())
+
+
+def state_directory(settings: StoreSettings) -> Path:
+    """PokeWatch's own state beside the models: publications, job status, alerts."""
+    return store_root(settings) / "pokewatch"
+
+
 @dataclass(frozen=True)
 class Selection:
     """What to serve: a production model, and its newest publication if it has one."""
@@ -481,12 +490,12 @@ class Store:
     @classmethod
     def from_settings(cls, settings: StoreSettings, name: str = MODEL_NAME) -> Store:
         """The store of the settings; `name` is the model name (`service.model_tag`'s)."""
-        root = settings.path or Path(BentoMLContainer.bentoml_home.get())
+        root = store_root(settings)
         registry = ModelRegistry.at(root / "models", name)
         active = BentoMLContainer.model_store.get()
         same = Path(active._path).resolve() == registry.root.resolve()
         fallbacks = [] if same else [ModelRegistry(active, name)]
-        state = root / "pokewatch"
+        state = state_directory(settings)
         return cls(
             registry, Publications(state / "published"), JobsFile(state / "jobs.json"), fallbacks
         )

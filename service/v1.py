@@ -49,7 +49,9 @@ from model.catalog import (
 from model.lookup import LATEST_DAY
 from model.predictor import QueryError, invalid, parse_day
 from model.signals import Signal
+from service.alerts.routes import AlertRoutes
 from service.answers import Answers, Body, Clock, query_error_body, utc_now
+from service.errors import ApiError
 from service.serving import Serving
 from service.settings import ScheduleSettings, ServiceSettings
 
@@ -63,16 +65,6 @@ MAX_TEXT = 200
 # While a scheduled run may still publish: how long a client may keep an answer.
 PENDING_MAX_AGE = 60
 VARY = "Accept, Authorization, X-API-Key"
-
-
-class ApiError(Exception):
-    """An answer other than 200 that is not about a query (no model, gone, not acceptable)."""
-
-    def __init__(self, status: int, error: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.error = error
-        self.detail = detail
 
 
 class CachePolicy:
@@ -209,6 +201,7 @@ class V1:
             Route("/signals", self.signals, methods=["GET"]),
             Route("/portfolio/valuate", self.valuate, methods=["POST"]),
             Route("/export/{day}.{format}", self.export, methods=["GET"]),
+            *AlertRoutes(settings, lambda: self.serving().answers).routes,
         ]
         self.app = Starlette(
             routes=routes,
@@ -520,4 +513,4 @@ def build_v1(settings: ServiceSettings, serving: Callable[[], Serving]) -> Starl
     return V1(settings, serving).app
 
 
-__all__ = ["V1", "ApiError", "CachePolicy", "best_match", "build_v1", "entity_tag"]
+__all__ = ["V1", "CachePolicy", "best_match", "build_v1", "entity_tag"]

@@ -5,7 +5,9 @@ Set before anything imports bentoml, which reads these once.
 
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,14 @@ os.environ["POKEWATCH_SECURITY__KEYS_FILE"] = str(
 os.environ["POKEWATCH_SECURITY__KEYS_RELOAD_SECONDS"] = "0"
 os.environ["POKEWATCH_SECURITY__RATE_LIMIT__PER_MINUTE"] = "1000000"
 os.environ["POKEWATCH_SECURITY__RATE_LIMIT__BURST"] = "100000"
+# Webhooks in tests call receivers on this machine, over plain http: allowed explicitly
+# (the defaults refuse both; tests/service/alerts/test_targets.py checks them).
+os.environ["POKEWATCH_ALERTS__REQUIRE_HTTPS"] = "false"
+os.environ["POKEWATCH_ALERTS__ALLOWED_NETWORKS"] = '["127.0.0.0/8"]'
+# A private PostgreSQL database per test that asks for one (the machines run a server).
+POSTGRES_ADMIN_URL = os.environ.get(
+    "POKEWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +61,32 @@ def model_tag() -> str:
     settings = load_settings(Settings).model.model_copy(update={"strategy": "mean3"})
     store = Store.from_settings(StoreSettings())
     return store.registry.save(train(load_prices().valid, settings).trained, Stage.PRODUCTION)
+
+
+@contextmanager
+def private_postgres() -> Iterator[str]:
+    """A new, empty PostgreSQL database (SQLAlchemy URL), dropped afterwards."""
+    import psycopg
+
+    name = f"pokewatch_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def alerts_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The alerts database of a test, once on each back-end: the same suite runs on both."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'alerts.db'}"
+        return
+    with private_postgres() as url:
+        yield url
 
 
 @pytest.fixture
