@@ -57,7 +57,7 @@ USER_AGENT = "PokeWatch-Webhooks/1"
 RETRYABLE_STATUSES = frozenset({408, 429})
 # A deliverer holds a delivery this long past the attempt's timeout; one killed mid-send
 # leaves it to be sent again once the lease ends.
-LEASE_MARGIN_SECONDS = 10.0
+LEASE_MARGIN_SECONDS = 5.0
 Clock = Callable[[], float]
 
 
@@ -86,7 +86,7 @@ class AlertsRun:
     def summary(self) -> str:
         day = self.day.isoformat() if self.day else "no published day"
         return (
-            f"alerts on {day}: {self.watched} watched items, {len(self.events)} rules fired, "
+            f"alerts on {day}: {self.watched} watched items, {len(self.events)} alerts fired, "
             f"{self.queued} deliveries queued; {self.counts.summary()}"
         )
 

@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from model.alerts import Rule
 from model.catalog import MAX_ID_LENGTH, MAX_PORTFOLIO_LINES, MAX_QUANTITY, SortKey
+from service.alerts.routes import MAX_DELIVERIES_PAGE, WatchRequest, WebhookRequest
 from service.errors import send_json
 
 Signal = Literal["BUY", "HOLD", "SELL"]
@@ -299,6 +301,73 @@ class ReloadAnswer(BaseModel):
     reloaded: bool
 
 
+class WatchedItem(BaseModel):
+    card_id: str
+    name: str | None
+    rules: list[Rule]
+    created: str
+    updated: str
+
+
+class Watchlist(BaseModel):
+    items: list[WatchedItem]
+    total: int
+    max_items: int
+
+
+class WatchlistWritten(BaseModel):
+    items: list[WatchedItem]  # the items the request added or changed
+
+
+class WebhookInfo(BaseModel):
+    id: str
+    url: str
+    events: list[str]  # rule kinds, or ["*"] for every alert
+    created: str
+
+
+class WebhookCreated(WebhookInfo):
+    secret: str  # shown this once: it signs every delivery (docs/alerts.md)
+
+
+class WebhookList(BaseModel):
+    webhooks: list[WebhookInfo]
+    max_webhooks: int
+
+
+class DeliveryAttempt(BaseModel):
+    number: int
+    at: str
+    duration_ms: float
+    status_code: int | None  # null: no answer (timeout, refused connection, SSRF check)
+    error: str | None
+    response: str | None  # the start of the receiver's answer
+
+
+class Delivery(BaseModel):
+    id: str
+    event_id: str
+    event_type: str
+    card_id: str | None
+    date: str | None
+    status: Literal["pending", "delivered", "dead"]
+    created: str
+    delivered: str | None
+    next_attempt: str | None
+    attempts: list[DeliveryAttempt]
+
+
+class DeliveryList(BaseModel):
+    webhook_id: str
+    deliveries: list[Delivery]
+
+
+class Redelivery(BaseModel):
+    id: str
+    status: Literal["pending"]
+    detail: str
+
+
 class ErrorBody(BaseModel):
     error: str
     detail: str
@@ -326,6 +395,14 @@ V1_MODELS: list[type[BaseModel]] = [
     SetList,
     Valuation,
     Export,
+    Watchlist,
+    WatchlistWritten,
+    WebhookCreated,
+    WebhookList,
+    DeliveryList,
+    Redelivery,
+    WatchRequest,
+    WebhookRequest,
 ]
 BODY_REQUIRED = frozenset({"/fair_price", "/batch_predict"})
 ERRORS = {
@@ -419,18 +496,16 @@ def _v1_operation(
     parameters: list[dict[str, Any]],
     errors: tuple[str, ...] = (),
     cached: bool = True,
+    status: str = "200",
 ) -> dict[str, Any]:
-    """An operation of the v1 API: its answers by media type, and the errors every route
-    can give plus `errors`."""
+    """An operation of the v1 API: its answers by media type (none: an empty answer), and
+    the errors every route can give plus `errors`."""
     headers = {**RATE_LIMIT_HEADERS, **(CACHING_HEADERS if cached else {})}
     statuses = ("400", "401", "403", "406", "500", "503", *errors)
-    responses: dict[str, Any] = {
-        "200": {
-            "description": "The answer",
-            "headers": headers,
-            "content": {media: {"schema": schema} for media, schema in answers.items()},
-        },
-    }
+    answer: dict[str, Any] = {"description": V1_SUCCESS[status], "headers": headers}
+    if answers:
+        answer["content"] = {media: {"schema": schema} for media, schema in answers.items()}
+    responses: dict[str, Any] = {status: answer}
     if cached:
         responses["304"] = {
             "description": "Not modified: the If-None-Match ETag is current (no body)",
@@ -459,8 +534,15 @@ def _v1_operation(
     }
 
 
+V1_SUCCESS = {
+    "200": "The answer",
+    "201": "Created",
+    "202": "Accepted: queued",
+    "204": "Done (no body)",
+}
 V1_EXTRA_ERRORS = {
     "404": V1_ERRORS["404"],
+    "409": "Over this key's limit of watched items or webhooks",
     "410": "The cursor's table is no longer served: start again without a cursor",
     "413": "Body too large, or more portfolio lines than allowed",
     "415": ERRORS["415"],
@@ -660,6 +742,127 @@ def v1_paths(max_page_size: int) -> dict[str, Any]:
         "/v1/export/latest.{format}": {
             "get": _v1_operation(
                 "Every item's latest answer (batch scope)", export, [export_format], ("404",)
+            )
+        },
+        **alert_paths(card_id),
+    }
+
+
+def _body(model: str, example: Any) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": _ref(model), "example": example}},
+    }
+
+
+def alert_paths(card_id: dict[str, Any]) -> dict[str, Any]:
+    """The watchlist and webhook routes of `service.alerts.routes` (docs/alerts.md)."""
+    webhook_id = _parameter(
+        "webhook_id", "path", {"type": "string"}, "The webhook's id", "wh_0123456789abcdef01234567"
+    )
+    delivery_id = _parameter(
+        "delivery_id", "path", {"type": "string"}, "The delivery's id", "dlv_0123456789abcdef0123"
+    )
+
+    def operation(
+        summary: str,
+        answer: str | None,
+        parameters: list[dict[str, Any]],
+        errors: tuple[str, ...] = (),
+        status: str = "200",
+    ) -> dict[str, Any]:
+        answers = {"application/json": _ref(answer)} if answer else {}
+        return _v1_operation(summary, answers, parameters, errors, cached=False, status=status)
+
+    return {
+        "/v1/watchlist": {
+            "get": operation("This key's watched items and their rules", "Watchlist", []),
+            "post": {
+                **operation(
+                    "Watch items, or replace the rules of items already watched (no rules: "
+                    "tell when the signal becomes BUY or SELL)",
+                    "WatchlistWritten",
+                    [],
+                    ("404", "409", "413"),
+                ),
+                "requestBody": _body(
+                    "WatchRequest",
+                    {
+                        "items": [
+                            {
+                                "card_id": "tcg-133777",
+                                "rules": [
+                                    {"kind": "price_below", "value": 20},
+                                    {"kind": "signal_buy"},
+                                ],
+                            },
+                            {"card_id": "sv2a_151_charizard_ex___201_165"},
+                        ]
+                    },
+                ),
+            },
+        },
+        "/v1/watchlist/{card_id}": {
+            "delete": operation("Stop watching an item", None, [card_id], ("404",), "204")
+        },
+        "/v1/webhooks": {
+            "get": operation("This key's webhooks (never their secrets)", "WebhookList", []),
+            "post": {
+                **operation(
+                    "Add a webhook: the answer shows its signing secret, this once",
+                    "WebhookCreated",
+                    [],
+                    ("409", "413"),
+                    "201",
+                ),
+                "requestBody": _body(
+                    "WebhookRequest",
+                    {"url": "https://hooks.example.com/pokewatch", "events": ["signal_buy"]},
+                ),
+            },
+        },
+        "/v1/webhooks/{webhook_id}": {
+            "get": operation("One webhook", "WebhookInfo", [webhook_id], ("404",)),
+            "delete": operation(
+                "Delete a webhook and its deliveries", None, [webhook_id], ("404",), "204"
+            ),
+        },
+        "/v1/webhooks/{webhook_id}/deliveries": {
+            "get": operation(
+                "The webhook's deliveries, newest first, each with its attempts",
+                "DeliveryList",
+                [
+                    webhook_id,
+                    _parameter(
+                        "status",
+                        "query",
+                        {"type": "string", "enum": ["pending", "delivered", "dead"]},
+                        "Only deliveries in this state",
+                        "dead",
+                    ),
+                    _parameter(
+                        "limit",
+                        "query",
+                        {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_DELIVERIES_PAGE,
+                            "default": 50,
+                        },
+                        "How many",
+                        20,
+                    ),
+                ],
+                ("404",),
+            )
+        },
+        "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": {
+            "post": operation(
+                "Queue a delivery again (a dead-lettered one, say); the next alerts run sends it",
+                "Redelivery",
+                [webhook_id, delivery_id],
+                ("404",),
+                "202",
             )
         },
     }

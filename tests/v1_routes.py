@@ -15,6 +15,11 @@ V1_ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/v1/signals", None),
     ("POST", "/v1/portfolio/valuate", [{"card_id": SEALED, "quantity": 1}]),
     ("GET", "/v1/export/latest.parquet", None),
+    ("GET", "/v1/watchlist", None),
+    ("POST", "/v1/watchlist", {"items": [{"card_id": SEALED}]}),
+    ("GET", "/v1/webhooks", None),
 ]
+# A key's own watchlist and webhooks change with its writes: answered `no-store`, no ETag.
+UNCACHED_PREFIXES = ("/v1/watchlist", "/v1/webhooks")
 # The routes that need the batch scope.
 BATCH_ROUTES = frozenset({"/v1/portfolio/valuate", "/v1/export/latest.parquet"})

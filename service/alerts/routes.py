@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -130,8 +130,12 @@ def parsed(model: type[BaseModel], body: bytes) -> Any:
         raise invalid(f"{where}: {first['msg']}") from None
 
 
+# A key's own data, changed by its writes: never kept by a cache.
+NO_STORE = {"cache-control": "no-store"}
+
+
 def json_response(content: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(content), status_code=status, media_type=JSON)
+    return Response(orjson.dumps(content), status_code=status, media_type=JSON, headers=NO_STORE)
 
 
 class AlertRoutes:
@@ -142,14 +146,24 @@ class AlertRoutes:
         self._store: AlertStore | None = None
         self._box: SecretBox | None = None
         self._opening = threading.Lock()
+        # One route per path, so a wrong method's 405 lists every method the path takes.
         self.routes = [
-            Route("/watchlist", self.watchlist, methods=["GET"]),
-            Route("/watchlist", self.watch, methods=["POST"]),
+            Route(
+                "/watchlist",
+                by_method(GET=self.watchlist, POST=self.watch),
+                methods=["GET", "POST"],
+            ),
             Route("/watchlist/{card_id}", self.unwatch, methods=["DELETE"]),
-            Route("/webhooks", self.webhooks, methods=["GET"]),
-            Route("/webhooks", self.add_webhook, methods=["POST"]),
-            Route("/webhooks/{webhook_id}", self.webhook, methods=["GET"]),
-            Route("/webhooks/{webhook_id}", self.delete_webhook, methods=["DELETE"]),
+            Route(
+                "/webhooks",
+                by_method(GET=self.webhooks, POST=self.add_webhook),
+                methods=["GET", "POST"],
+            ),
+            Route(
+                "/webhooks/{webhook_id}",
+                by_method(GET=self.webhook, DELETE=self.delete_webhook),
+                methods=["GET", "DELETE"],
+            ),
             Route("/webhooks/{webhook_id}/deliveries", self.deliveries, methods=["GET"]),
             Route(
                 "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
@@ -228,7 +242,7 @@ class AlertRoutes:
         card_id = request.path_params["card_id"]
         if not await run_in_threadpool(lambda: self.store().unwatch(key_id, card_id)):
             raise ApiError(404, "not_found", f"card_id: {card_id!r} is not on the watchlist")
-        return Response(status_code=204)
+        return Response(status_code=204, headers=NO_STORE)
 
     def _names(self, item_ids: list[str]) -> dict[str, str]:
         answers = self.answers()
@@ -299,7 +313,7 @@ class AlertRoutes:
         _no_query(request)
         hook = await self._own_webhook(request)
         await run_in_threadpool(lambda: self.store().delete_webhook(hook.key_id, hook.id))
-        return Response(status_code=204)
+        return Response(status_code=204, headers=NO_STORE)
 
     async def deliveries(self, request: Request) -> Response:
         query = request.query_params
@@ -347,6 +361,19 @@ class AlertRoutes:
         if hook is None:
             raise ApiError(404, "not_found", f"webhook_id: no webhook {webhook_id!r}")
         return hook
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def by_method(**endpoints: Endpoint) -> Endpoint:
+    """One endpoint answering each method with its own (HEAD as GET)."""
+
+    async def dispatch(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await endpoints[method](request)
+
+    return dispatch
 
 
 def _key_id(request: Request) -> str:

@@ -1,5 +1,6 @@
 """Real `bentoml serve` processes on free loopback ports."""
 
+import json
 import os
 import socket
 import subprocess
@@ -70,6 +71,26 @@ def bentoml_serve(
             os.killpg(process.pid, 9)
             process.wait()
         log.close()
+
+
+def daily_job_overrides(tmp_path: Path, tcgcsv_url: str) -> dict[str, str]:
+    """The repository's configuration.yaml as a deployment overrides it (POKEWATCH_*) for the
+    daily job: the fast `last` strategy, a fake TCGCSV tracking its first group, every
+    directory under `tmp_path`."""
+    from tests.pipelines.fake_tcgcsv import GROUPS
+
+    return {
+        "POKEWATCH_MODEL__STRATEGY": "last",
+        "POKEWATCH_SOURCES__TCGCSV__BASE_URL": tcgcsv_url,
+        "POKEWATCH_TRACKED_ITEMS__TCGCSV": json.dumps([{"group": GROUPS[0]}]),
+        "POKEWATCH_COLLECTOR__RAW_DIR": str(tmp_path / "raw"),
+        "POKEWATCH_COLLECTOR__QUARANTINE_DIR": str(tmp_path / "quarantine"),
+        "POKEWATCH_COLLECTOR__CACHE_DIR": str(tmp_path / "cache"),
+        "POKEWATCH_COLLECTOR__CATALOGUE_FILE": str(tmp_path / "catalogue.parquet"),
+        "POKEWATCH_COLLECTOR__STATE_DIR": str(tmp_path / "state"),
+        "POKEWATCH_MLFLOW__TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "POKEWATCH_MLFLOW__ARTIFACT_LOCATION": (tmp_path / "mlartifacts").as_uri(),
+    }
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ from model.settings import ModelSettings
 from model.training import train
 from pipelines.sources.tcgcsv import TcgcsvPrice
 from service.store import ModelRegistry, Stage
-from tests.e2e.conftest import REPO, bentoml_serve
+from tests.e2e.conftest import REPO, bentoml_serve, daily_job_overrides
 from tests.pipelines.fake_tcgcsv import GROUPS, FakeTcgcsv, fixture_days
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -72,23 +72,11 @@ def test_two_days_reach_a_running_service_and_the_bento_carries_production(
     httpserver: Any, api_key: str, tmp_path: Path
 ) -> None:
     home = tmp_path / "bentoml-home"
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "BENTOML_HOME": str(home)}
     fake = FakeTcgcsv(httpserver)
-    # The repository's configuration.yaml, with POKEWATCH_* overrides as a deployment sets them.
-    overrides = {
-        "POKEWATCH_MODEL__STRATEGY": "last",
-        "POKEWATCH_SOURCES__TCGCSV__BASE_URL": fake.url,
-        "POKEWATCH_TRACKED_ITEMS__TCGCSV": json.dumps([{"group": GROUPS[0]}]),
-        "POKEWATCH_COLLECTOR__RAW_DIR": str(tmp_path / "raw"),
-        "POKEWATCH_COLLECTOR__QUARANTINE_DIR": str(tmp_path / "quarantine"),
-        "POKEWATCH_COLLECTOR__CACHE_DIR": str(tmp_path / "cache"),
-        "POKEWATCH_COLLECTOR__CATALOGUE_FILE": str(tmp_path / "catalogue.parquet"),
-        "POKEWATCH_COLLECTOR__STATE_DIR": str(tmp_path / "state"),
-        "POKEWATCH_MLFLOW__TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-        "POKEWATCH_MLFLOW__ARTIFACT_LOCATION": (tmp_path / "mlartifacts").as_uri(),
-        "POKEWATCH_SERVICE__WORKERS": "2",
-        "POKEWATCH_SERVICE__RELOAD_SECONDS": str(RELOAD_SECONDS),
-    }
+    overrides = daily_job_overrides(tmp_path, fake.url)
+    overrides["POKEWATCH_SERVICE__WORKERS"] = "2"
+    overrides["POKEWATCH_SERVICE__RELOAD_SECONDS"] = str(RELOAD_SECONDS)
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "BENTOML_HOME": str(home)}
     env.update(overrides)
     registry = ModelRegistry.at(home / "models")
     production = registry.save(

@@ -103,7 +103,10 @@ def test_attempts_are_logged_and_a_dead_delivery_can_be_redelivered(store: Alert
     (due,) = store.due(time.time())
     store.claim(due.id, time.time(), 5)
     store.finish_attempt(
-        due.id, Attempt(1, time.time(), 12.5, 500, "answered 500", "oops"), DeliveryStatus.DEAD, None
+        due.id,
+        Attempt(1, time.time(), 12.5, 500, "answered 500", "oops"),
+        DeliveryStatus.DEAD,
+        None,
     )
     (log,) = store.deliveries(hook.id)
     assert log.status is DeliveryStatus.DEAD
