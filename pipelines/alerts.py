@@ -43,12 +43,12 @@ from service.alerts.store import (
     DueDelivery,
     NewEvent,
     WatchItem,
-    database_url,
     new_id,
+    open_alerts,
 )
 from service.alerts.targets import TargetError, check
 from service.settings import DeliverySettings
-from service.store import Store, StoreError, state_directory
+from service.store import Store, StoreError
 
 logger = logging.getLogger("pokewatch.alerts")
 ALERT_PREFIX = "alert."
@@ -89,11 +89,6 @@ class AlertsRun:
             f"alerts on {day}: {self.watched} watched items, {len(self.events)} alerts fired, "
             f"{self.queued} deliveries queued; {self.counts.summary()}"
         )
-
-
-def open_alerts(settings: PipelineSettings) -> tuple[AlertStore, SecretBox]:
-    store = AlertStore.open(database_url(settings.alerts, settings.store))
-    return store, SecretBox.from_environment(state_directory(settings.store))
 
 
 def event_id(key_id: str, item_id: str, rule: Rule, day: date) -> str:
@@ -322,7 +317,7 @@ def run_alerts(
     wait_seconds: float | None = None,
 ) -> AlertsRun:
     """Evaluate the rules on `day` (default: the newest published day), then deliver."""
-    alert_store, box = open_alerts(settings)
+    alert_store, box = open_alerts(settings.alerts, settings.store)
     run = AlertsRun()
     try:
         watches = alert_store.watchlist()
@@ -359,7 +354,7 @@ def send_test(
 ) -> DeliveryCounts | None:
     """Queue a signed `webhook.test` event for one webhook and deliver (None: no such
     webhook)."""
-    alert_store, box = open_alerts(settings)
+    alert_store, box = open_alerts(settings.alerts, settings.store)
     try:
         hook = alert_store.webhook(webhook_id)
         if hook is None:
@@ -380,7 +375,6 @@ __all__ = [
     "DeliveryCounts",
     "evaluate",
     "event_id",
-    "open_alerts",
     "ping_event",
     "run_alerts",
     "send_test",

@@ -469,18 +469,20 @@ def alerts_deliver_command(wait_seconds: WaitOption = None) -> None:
     evaluating any rule."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from pipelines.alerts import Deliverer, open_alerts
+    from pipelines.alerts import Deliverer
+    from service.alerts.signing import SecretsError
+    from service.alerts.store import open_alerts
 
     settings = _settings()
     try:
-        alert_store, box = open_alerts(settings)
+        alert_store, box = open_alerts(settings.alerts, settings.store)
         deliverer = Deliverer(alert_store, box, settings)
         try:
             counts = deliverer.deliver(wait_seconds)
         finally:
             deliverer.close()
             alert_store.close()
-    except SQLAlchemyError as error:
+    except (SQLAlchemyError, SecretsError) as error:
         raise _fail(str(error)) from None
     typer.echo(counts.summary())
 
@@ -494,17 +496,27 @@ def alerts_test_command(
     from sqlalchemy.exc import SQLAlchemyError
 
     from pipelines.alerts import send_test
+    from service.alerts.signing import SecretsError
 
     settings = _settings()
     try:
         counts = send_test(settings, webhook_id, wait_seconds)
-    except SQLAlchemyError as error:
+    except (SQLAlchemyError, SecretsError) as error:
         raise _fail(str(error)) from None
     if counts is None:
         raise _fail(f"no webhook {webhook_id!r}", 2)
     typer.echo(counts.summary())
     if counts.delivered == 0:
         raise typer.Exit(1)
+
+
+@alerts_app.command("new-key")
+def alerts_new_key_command() -> None:
+    """Print a new alerts key for POKEWATCH_ALERTS_KEY (it encrypts the webhook secrets; the
+    service and the jobs need the same one)."""
+    from service.alerts.signing import new_key
+
+    typer.echo(new_key())
 
 
 pipeline_app = typer.Typer(help="The ZenML training pipeline.", no_args_is_help=True)

@@ -4,19 +4,21 @@ Everything here belongs to the key that made it: a key sees, changes and deletes
 own items, webhooks and deliveries, and another key's webhook id answers 404 as if it did
 not exist. Requests without a key (auth_mode warn or off) get 401. The database calls are
 blocking (SQLAlchemy), so they run in Starlette's thread pool; the store is opened on first
-use in each worker.
+use in each worker, and a database that cannot be opened or reached answers 503.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,7 +27,7 @@ from starlette.routing import Route
 from model.alerts import MAX_RULES_PER_ITEM, Rule, RuleKind, default_rules
 from model.catalog import MAX_ID_LENGTH
 from model.predictor import invalid, unknown_card
-from service.alerts.signing import SecretBox, new_secret
+from service.alerts.signing import SecretBox, SecretsError, new_secret
 from service.alerts.store import (
     ALL_EVENTS,
     AlertStore,
@@ -33,14 +35,15 @@ from service.alerts.store import (
     DeliveryStatus,
     WatchItem,
     Webhook,
-    database_url,
+    open_alerts,
 )
 from service.alerts.targets import TargetError, check
 from service.answers import Answers
 from service.errors import ApiError
 from service.settings import ServiceSettings
-from service.store import state_directory
 
+logger = logging.getLogger("pokewatch.alerts")
+T = TypeVar("T")
 JSON = "application/json"
 MAX_ITEMS_PER_REQUEST = 100
 MAX_DELIVERIES_PAGE = 200
@@ -143,8 +146,7 @@ class AlertRoutes:
         self.settings = settings
         self.config = settings.alerts
         self.answers = answers
-        self._store: AlertStore | None = None
-        self._box: SecretBox | None = None
+        self._opened: tuple[AlertStore, SecretBox] | None = None
         self._opening = threading.Lock()
         # One route per path, so a wrong method's 405 lists every method the path takes.
         self.routes = [
@@ -172,24 +174,34 @@ class AlertRoutes:
             ),
         ]
 
-    def store(self) -> AlertStore:
+    def _open(self) -> tuple[AlertStore, SecretBox]:
         with self._opening:
-            if self._store is None:
-                self._store = AlertStore.open(database_url(self.config, self.settings.store))
-            return self._store
+            if self._opened is None:
+                self._opened = open_alerts(self.config, self.settings.store)
+            return self._opened
 
-    def box(self) -> SecretBox:
-        with self._opening:
-            if self._box is None:
-                self._box = SecretBox.from_environment(state_directory(self.settings.store))
-            return self._box
+    async def _run(self, work: Callable[[AlertStore, SecretBox], T]) -> T:
+        """`work` on the store in the thread pool; a database that cannot be opened or
+        reached is a 503 naming the problem, never a 500."""
+
+        def opened() -> T:
+            store, box = self._open()
+            return work(store, box)
+
+        try:
+            return await run_in_threadpool(opened)
+        except (SQLAlchemyError, OSError, SecretsError) as error:
+            logger.error("alerts storage unavailable: %s", error)
+            raise ApiError(
+                503, "alerts_unavailable", f"watchlists and webhooks are unavailable: {error}"
+            ) from None
 
     # --- watchlist --------------------------------------------------------------------
 
     async def watchlist(self, request: Request) -> Response:
         _no_query(request)
         key_id = _key_id(request)
-        items = await run_in_threadpool(lambda: self.store().watchlist(key_id))
+        items = await self._run(lambda store, _: store.watchlist(key_id))
         names = self._names([item.item_id for item in items])
         return json_response(
             {
@@ -217,8 +229,7 @@ class AlertRoutes:
                 raise unknown_card(entry.card_id)
         limit = self.config.max_items_per_key
 
-        def write() -> list[WatchItem]:
-            store = self.store()
+        def write(store: AlertStore, _: SecretBox) -> list[WatchItem]:
             watched = {item.item_id for item in store.watchlist(key_id)}
             adding = len(seen - watched)
             if len(watched) + adding > limit:
@@ -232,7 +243,7 @@ class AlertRoutes:
                 key_id, [(entry.card_id, entry.rules or default_rules()) for entry in wanted.items]
             )
 
-        written = await run_in_threadpool(write)
+        written = await self._run(write)
         names = self._names([item.item_id for item in written])
         return json_response({"items": [watch_json(item, names) for item in written]})
 
@@ -240,7 +251,7 @@ class AlertRoutes:
         _no_query(request)
         key_id = _key_id(request)
         card_id = request.path_params["card_id"]
-        if not await run_in_threadpool(lambda: self.store().unwatch(key_id, card_id)):
+        if not await self._run(lambda store, _: store.unwatch(key_id, card_id)):
             raise ApiError(404, "not_found", f"card_id: {card_id!r} is not on the watchlist")
         return Response(status_code=204, headers=NO_STORE)
 
@@ -260,7 +271,7 @@ class AlertRoutes:
     async def webhooks(self, request: Request) -> Response:
         _no_query(request)
         key_id = _key_id(request)
-        hooks = await run_in_threadpool(lambda: self.store().webhooks(key_id))
+        hooks = await self._run(lambda store, _: store.webhooks(key_id))
         return json_response(
             {
                 "webhooks": [webhook_json(hook) for hook in hooks],
@@ -289,8 +300,7 @@ class AlertRoutes:
         )
         secret = new_secret()
 
-        def write() -> Webhook:
-            store = self.store()
+        def write(store: AlertStore, box: SecretBox) -> Webhook:
             if len(store.webhooks(key_id)) >= config.max_webhooks_per_key:
                 raise ApiError(
                     409,
@@ -298,9 +308,9 @@ class AlertRoutes:
                     f"this key has {config.max_webhooks_per_key} webhooks, the most it may "
                     "have; delete one first",
                 )
-            return store.add_webhook(key_id, wanted.url, kinds, self.box().seal(secret))
+            return store.add_webhook(key_id, wanted.url, kinds, box.seal(secret))
 
-        hook = await run_in_threadpool(write)
+        hook = await self._run(write)
         # The only time the secret is shown.
         return json_response({**webhook_json(hook), "secret": secret}, status=201)
 
@@ -312,7 +322,7 @@ class AlertRoutes:
     async def delete_webhook(self, request: Request) -> Response:
         _no_query(request)
         hook = await self._own_webhook(request)
-        await run_in_threadpool(lambda: self.store().delete_webhook(hook.key_id, hook.id))
+        await self._run(lambda store, _: store.delete_webhook(hook.key_id, hook.id))
         return Response(status_code=204, headers=NO_STORE)
 
     async def deliveries(self, request: Request) -> Response:
@@ -334,7 +344,7 @@ class AlertRoutes:
         if not 1 <= limit <= MAX_DELIVERIES_PAGE:
             raise invalid(f"limit: {limit} is not from 1 to {MAX_DELIVERIES_PAGE}")
         hook = await self._own_webhook(request)
-        logs = await run_in_threadpool(lambda: self.store().deliveries(hook.id, status, limit))
+        logs = await self._run(lambda store, _: store.deliveries(hook.id, status, limit))
         return json_response(
             {"webhook_id": hook.id, "deliveries": [delivery_json(log) for log in logs]}
         )
@@ -343,7 +353,7 @@ class AlertRoutes:
         _no_query(request)
         hook = await self._own_webhook(request)
         delivery_id = request.path_params["delivery_id"]
-        if not await run_in_threadpool(lambda: self.store().redeliver(hook.id, delivery_id)):
+        if not await self._run(lambda store, _: store.redeliver(hook.id, delivery_id)):
             raise ApiError(404, "not_found", f"delivery_id: no delivery {delivery_id!r}")
         return json_response(
             {
@@ -357,7 +367,7 @@ class AlertRoutes:
     async def _own_webhook(self, request: Request) -> Webhook:
         key_id = _key_id(request)
         webhook_id = request.path_params["webhook_id"]
-        hook = await run_in_threadpool(lambda: self.store().webhook(webhook_id, key_id))
+        hook = await self._run(lambda store, _: store.webhook(webhook_id, key_id))
         if hook is None:
             raise ApiError(404, "not_found", f"webhook_id: no webhook {webhook_id!r}")
         return hook

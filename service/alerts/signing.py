@@ -8,8 +8,8 @@ receiver refuse replays of an old delivery (docs/alerts.md has the verification 
 A secret is shown once, when the webhook is made. Signing needs the secret itself, so it
 cannot be stored as a hash: it is encrypted (Fernet: AES-128-CBC with HMAC-SHA256, from
 `cryptography`) with the alerts key: `POKEWATCH_ALERTS_KEY` where set (deployments keep it
-in a secret), else a key file made once beside the embedded database (mode 0600). A copy
-of the database alone does not reveal any secret.
+in a secret; required with PostgreSQL), else a key file made once beside the SQLite
+database (mode 0600). A copy of the database alone does not reveal any secret.
 """
 
 from __future__ import annotations
@@ -34,6 +34,11 @@ class SecretsError(RuntimeError):
     """The alerts key is missing or does not open a stored secret."""
 
 
+def new_key() -> str:
+    """A new alerts key for `POKEWATCH_ALERTS_KEY`."""
+    return Fernet.generate_key().decode()
+
+
 def new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
@@ -54,12 +59,17 @@ class SecretBox:
             raise SecretsError(f"{KEY_VARIABLE}: not a Fernet key ({error})") from None
 
     @classmethod
-    def from_environment(cls, key_directory: Path) -> SecretBox:
+    def from_environment(cls, key_directory: Path | None) -> SecretBox:
         """The key of `POKEWATCH_ALERTS_KEY`, else of the key file in `key_directory`
-        (made on first use)."""
+        (made on first use); without either, a `SecretsError` saying what to set."""
         configured = os.environ.get(KEY_VARIABLE)
         if configured:
             return cls(configured.encode())
+        if key_directory is None:
+            raise SecretsError(
+                f"{KEY_VARIABLE} is not set: with a database server, every process needs the "
+                "same alerts key (`pokewatch alerts new-key` makes one)"
+            )
         path = key_directory / KEY_FILE
         if not path.exists():
             # Another process may make it first: then theirs is used.
@@ -84,6 +94,7 @@ __all__ = [
     "SIGNATURE_HEADER",
     "SecretBox",
     "SecretsError",
+    "new_key",
     "new_secret",
     "signature",
 ]

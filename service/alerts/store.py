@@ -55,6 +55,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.sql.dml import Insert
 
 from model.alerts import Rule
+from service.alerts.signing import SecretBox
 from service.settings import AlertsSettings, StoreSettings
 from service.store import state_directory
 
@@ -211,6 +212,16 @@ def database_url(settings: AlertsSettings, store: StoreSettings) -> str:
     if settings.database_url:
         return settings.database_url
     return f"sqlite:///{state_directory(store) / 'alerts.db'}"
+
+
+def open_alerts(settings: AlertsSettings, store: StoreSettings) -> tuple[AlertStore, SecretBox]:
+    """The alerts database, migrated, and the key that seals its webhook secrets: beside an
+    SQLite file, else `POKEWATCH_ALERTS_KEY` (a database server has no directory to share)."""
+    url = make_url(database_url(settings, store))
+    file = url.database if url.get_backend_name() == "sqlite" else None
+    beside = Path(file).parent if file and file != ":memory:" else None
+    box = SecretBox.from_environment(beside)
+    return AlertStore.open(url.render_as_string(hide_password=False)), box
 
 
 def new_id(prefix: str) -> str:
@@ -624,4 +635,5 @@ __all__ = [
     "Webhook",
     "database_url",
     "new_id",
+    "open_alerts",
 ]

@@ -23,8 +23,8 @@ from model.strategies import FairPriceModel
 from model.training import train
 from pipelines.alerts import Deliverer, evaluate, event_id, run_alerts, send_test
 from pipelines.settings import PipelineSettings
-from service.alerts.signing import SecretBox, new_secret
-from service.alerts.store import AlertStore, DeliveryStatus, webhooks
+from service.alerts.signing import KEY_VARIABLE, SecretBox, new_secret
+from service.alerts.store import AlertStore, DeliveryStatus, open_alerts, webhooks
 from service.settings import AlertsSettings, DeliverySettings
 from service.store import Stage
 from tests.alerts_receiver import Receiver, receiving
@@ -294,12 +294,12 @@ def test_run_alerts_evaluates_the_published_day_and_a_test_event_is_signed(
 ) -> None:
     """`run_alerts` over a store's production model, and `send_test` (pokewatch alerts test)."""
     monkeypatch.setenv("POKEWATCH_ALERTS__DATABASE_URL", alerts_database)
+    monkeypatch.setenv(KEY_VARIABLE, Fernet.generate_key().decode())
     settings = load_settings(PipelineSettings)
     store = private_store(tmp_path)
     model = train(make_prices(SMALL_PRICES), settings.model.model_copy(update={"horizon": 1}))
     store.registry.save(model.trained, Stage.PRODUCTION)
-    alert_store = AlertStore.open(alerts_database)
-    box = SecretBox.from_environment(tmp_path / "store" / "pokewatch")
+    alert_store, box = open_alerts(settings.alerts, settings.store)
     hook = alert_store.add_webhook(KEY, receiver.url, ["*"], box.seal(receiver.secret))
     alert_store.watch(KEY, [("a", [Rule(kind=RuleKind.PRICE_ABOVE, value=14)])])
     run = run_alerts(settings, store, wait_seconds=5)

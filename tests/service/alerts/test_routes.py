@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from model.settings import load_settings
+from service.alerts.signing import KEY_VARIABLE, new_key
 from service.keys import KeysFile
 from service.keys import Scope as KeyScope
 from service.serving import Serving
@@ -204,3 +205,23 @@ def test_without_a_key_the_routes_answer_401() -> None:
             answered = bare.request(method, path, json={})
             assert answered.status_code == 401, (path, answered.text)
             assert "API key" in answered.json()["detail"]
+
+
+@pytest.mark.parametrize(("key", "named"), [(None, "POKEWATCH_ALERTS_KEY"), ("set", "port 1")])
+def test_a_database_server_without_a_key_or_out_of_reach_is_a_503_naming_it(
+    served_tag: str, monkeypatch: pytest.MonkeyPatch, key: str | None, named: str
+) -> None:
+    if key:
+        monkeypatch.setenv(KEY_VARIABLE, new_key())
+    base = load_settings(ServiceSettings)
+    # Nothing listens on port 1.
+    alerts = base.alerts.model_copy(
+        update={"database_url": "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"}
+    )
+    settings = base.model_copy(update={"alerts": alerts})
+    app = keyed(build_v1(settings, lambda: None), "c" * 12)  # type: ignore[arg-type,return-value]
+    with TestClient(app) as keyed_client:
+        answered = keyed_client.get("/watchlist")
+    assert answered.status_code == 503
+    assert answered.json()["error"] == "alerts_unavailable"
+    assert named in answered.json()["detail"]

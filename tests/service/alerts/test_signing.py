@@ -62,3 +62,6 @@ def test_the_environment_key_wins_and_a_wrong_key_is_a_clear_error(
     monkeypatch.setenv(KEY_VARIABLE, "not-a-key")
     with pytest.raises(SecretsError, match="not a Fernet key"):
         SecretBox.from_environment(tmp_path)
+    monkeypatch.delenv(KEY_VARIABLE)
+    with pytest.raises(SecretsError, match="pokewatch alerts new-key"):
+        SecretBox.from_environment(None)  # a database server: the key must be given
