@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from ipaddress import ip_network
 from pathlib import Path
@@ -21,7 +22,7 @@ from model.predictor import Predictor
 from model.settings import load_settings
 from model.strategies import FairPriceModel
 from model.training import train
-from pipelines.alerts import Deliverer, evaluate, event_id, run_alerts, send_test
+from pipelines.alerts import Deliverer, DeliveryCounts, evaluate, event_id, run_alerts, send_test
 from pipelines.settings import PipelineSettings
 from service.alerts.signing import KEY_VARIABLE, SecretBox, new_secret
 from service.alerts.store import AlertStore, DeliveryStatus, open_alerts, webhooks
@@ -43,14 +44,12 @@ FAST = DeliverySettings(
 )
 
 
-def settings_for(
-    database: str, delivery: DeliverySettings = FAST, **alerts: object
-) -> PipelineSettings:
+def settings_for(database: str, **alerts: object) -> PipelineSettings:
     config = AlertsSettings(
         database_url=database,
         require_https=False,
         allowed_networks=[ip_network("127.0.0.0/8")],
-        delivery=delivery,
+        delivery=FAST,
     ).model_copy(update=alerts)
     return load_settings(PipelineSettings).model_copy(update={"alerts": config})
 
@@ -130,17 +129,38 @@ def test_an_event_is_written_once_however_often_its_day_is_evaluated(
     assert due.event_id == event_id(KEY, "a", Rule(kind=RuleKind.PRICE_ABOVE, value=14), DAY_4)
 
 
-def test_a_signed_event_reaches_the_receiver(
+@dataclass
+class Queued:
+    """One price_above event queued for one webhook to the receiver."""
+
+    database: str
+    store: AlertStore
+    box: SecretBox
+    receiver: Receiver
+    hook: str
+
+    def deliver(self, **alerts: object) -> DeliveryCounts:
+        settings = settings_for(self.database, **alerts)
+        return Deliverer(self.store, self.box, settings).deliver()
+
+
+@pytest.fixture
+def queued(
     alerts_database: str,
     store: AlertStore,
     box: SecretBox,
     predictor: Predictor,
     receiver: Receiver,
-) -> None:
+) -> Queued:
     hook = hook_to(store, box, receiver)
     store.watch(KEY, [("a", [Rule(kind=RuleKind.PRICE_ABOVE, value=14)])])
     store.record(evaluate(predictor, store.watchlist(), DAY_4))
-    counts = Deliverer(store, box, settings_for(alerts_database)).deliver()
+    return Queued(alerts_database, store, box, receiver, hook)
+
+
+def test_a_signed_event_reaches_the_receiver(queued: Queued) -> None:
+    store, receiver = queued.store, queued.receiver
+    counts = queued.deliver()
     assert (counts.delivered, counts.retried, counts.dead, counts.left_pending) == (1, 0, 0, 0)
     assert receiver.refused == 0
     (received,) = receiver.received
@@ -156,71 +176,43 @@ def test_a_signed_event_reaches_the_receiver(
     assert received.headers["idempotency-key"] == event["id"]
     assert received.headers["pokewatch-attempt"] == "1"
     assert received.headers["host"] == receiver.url.split("/")[2]
-    (log,) = store.deliveries(hook)
+    (log,) = store.deliveries(queued.hook)
     assert log.status is DeliveryStatus.DELIVERED
     assert [attempt.status_code for attempt in log.attempts] == [200]
 
 
-def queue_one(store: AlertStore, box: SecretBox, receiver: Receiver, predictor: Predictor) -> str:
-    hook = hook_to(store, box, receiver)
-    store.watch(KEY, [("a", [Rule(kind=RuleKind.PRICE_ABOVE, value=14)])])
-    store.record(evaluate(predictor, store.watchlist(), DAY_4))
-    return hook
-
-
-def test_5xx_and_timeouts_are_retried_with_backoff_until_delivered(
-    alerts_database: str,
-    store: AlertStore,
-    box: SecretBox,
-    predictor: Predictor,
-    receiver: Receiver,
-) -> None:
-    hook = queue_one(store, box, receiver, predictor)
+def test_5xx_and_timeouts_are_retried_with_backoff_until_delivered(queued: Queued) -> None:
     # a 500, a 200 that comes too late (after the 0.5 s timeout), then a 200
-    receiver.script = [(500, {}, 0.0), (200, {}, 1.5)]
-    counts = Deliverer(store, box, settings_for(alerts_database)).deliver()
+    queued.receiver.script = [(500, {}, 0.0), (200, {}, 1.5)]
+    counts = queued.deliver()
     assert (counts.delivered, counts.retried, counts.dead) == (1, 2, 0)
-    (log,) = store.deliveries(hook)
+    (log,) = queued.store.deliveries(queued.hook)
     assert [attempt.status_code for attempt in log.attempts] == [500, None, 200]
     assert "Timeout" in (log.attempts[1].error or "")
     # The receiver saw the event three times and answered it 2xx twice: its
     # de-duplication by id absorbs the second.
-    assert receiver.delivered_ids == {log.event_id: 2}
-    assert [item.headers["pokewatch-attempt"] for item in receiver.received] == ["1", "2", "3"]
+    received = queued.receiver.received
+    assert queued.receiver.delivered_ids == {log.event_id: 2}
+    assert [item.headers["pokewatch-attempt"] for item in received] == ["1", "2", "3"]
 
 
-def test_retry_after_is_honoured(
-    alerts_database: str,
-    store: AlertStore,
-    box: SecretBox,
-    predictor: Predictor,
-    receiver: Receiver,
-) -> None:
-    queue_one(store, box, receiver, predictor)
-    receiver.script = [(429, {"Retry-After": "2"}, 0.0)]
-    counts = Deliverer(store, box, settings_for(alerts_database)).deliver()
+def test_retry_after_is_honoured(queued: Queued) -> None:
+    queued.receiver.script = [(429, {"Retry-After": "2"}, 0.0)]
+    counts = queued.deliver()
     assert (counts.delivered, counts.retried) == (1, 1)
-    first, second = (item.at for item in receiver.received)
+    first, second = (item.at for item in queued.receiver.received)
     assert second - first >= 1.9  # not the 0.05 s backoff
 
 
-def test_the_last_failure_dead_letters_and_a_redelivery_delivers(
-    alerts_database: str,
-    store: AlertStore,
-    box: SecretBox,
-    predictor: Predictor,
-    receiver: Receiver,
-) -> None:
-    hook = queue_one(store, box, receiver, predictor)
-    receiver.script = [(503, {}, 0.0)] * 3
-    settings = settings_for(alerts_database)
-    counts = Deliverer(store, box, settings).deliver()
+def test_the_last_failure_dead_letters_and_a_redelivery_delivers(queued: Queued) -> None:
+    store, hook = queued.store, queued.hook
+    queued.receiver.script = [(503, {}, 0.0)] * 3
+    counts = queued.deliver()
     assert (counts.delivered, counts.retried, counts.dead) == (0, 2, 1)
     (log,) = store.deliveries(hook, DeliveryStatus.DEAD)
     assert len(log.attempts) == 3
     assert store.redeliver(hook, log.id)
-    counts = Deliverer(store, box, settings).deliver()
-    assert counts.delivered == 1
+    assert queued.deliver().delivered == 1
     (log,) = store.deliveries(hook)
     assert log.status is DeliveryStatus.DELIVERED
     assert [attempt.status_code for attempt in log.attempts] == [503, 503, 503, 200]
@@ -230,59 +222,39 @@ def test_the_last_failure_dead_letters_and_a_redelivery_delivers(
     ("status", "headers"), [(400, {}), (302, {"Location": "http://127.0.0.1:1/"})]
 )
 def test_other_answers_are_refused_for_good_and_redirects_are_not_followed(
-    alerts_database: str,
-    store: AlertStore,
-    box: SecretBox,
-    predictor: Predictor,
-    receiver: Receiver,
-    status: int,
-    headers: dict[str, str],
+    queued: Queued, status: int, headers: dict[str, str]
 ) -> None:
-    hook = queue_one(store, box, receiver, predictor)
-    receiver.script = [(status, headers, 0.0)]
-    counts = Deliverer(store, box, settings_for(alerts_database)).deliver()
+    queued.receiver.script = [(status, headers, 0.0)]
+    counts = queued.deliver()
     assert (counts.delivered, counts.dead) == (0, 1)
-    assert len(receiver.received) == 1
-    (log,) = store.deliveries(hook)
+    assert len(queued.receiver.received) == 1
+    (log,) = queued.store.deliveries(queued.hook)
     assert log.status is DeliveryStatus.DEAD
     assert log.attempts[0].status_code == status
 
 
-def test_a_target_that_turns_private_is_refused_at_delivery(
-    alerts_database: str,
-    store: AlertStore,
-    box: SecretBox,
-    predictor: Predictor,
-    receiver: Receiver,
-) -> None:
+def test_a_target_that_turns_private_is_refused_at_delivery(queued: Queued) -> None:
     """The SSRF check runs before every attempt, not only when the webhook is made."""
-    hook = queue_one(store, box, receiver, predictor)
-    settings = settings_for(alerts_database, allowed_networks=[])
-    counts = Deliverer(store, box, settings).deliver()
+    counts = queued.deliver(allowed_networks=[])
     assert counts.dead == 1
-    assert receiver.received == []
-    (log,) = store.deliveries(hook)
+    assert queued.receiver.received == []
+    (log,) = queued.store.deliveries(queued.hook)
     assert all("non-public" in (attempt.error or "") for attempt in log.attempts)
 
 
 def test_secrets_are_stored_sealed_and_never_logged(
-    alerts_database: str,
-    store: AlertStore,
-    box: SecretBox,
-    predictor: Predictor,
-    receiver: Receiver,
-    caplog: pytest.LogCaptureFixture,
+    queued: Queued, caplog: pytest.LogCaptureFixture
 ) -> None:
-    queue_one(store, box, receiver, predictor)
-    receiver.script = [(500, {}, 0.0)]
+    queued.receiver.script = [(500, {}, 0.0)]
     with caplog.at_level(logging.DEBUG):
-        Deliverer(store, box, settings_for(alerts_database)).deliver()
-    assert receiver.secret not in caplog.text
+        queued.deliver()
+    secret = queued.receiver.secret
+    assert secret not in caplog.text
     assert "delivery" in caplog.text  # the attempts were logged
-    with store.engine.connect() as connection:
+    with queued.store.engine.connect() as connection:
         stored = connection.execute(select(webhooks.c.secret)).scalar_one()
-    assert receiver.secret not in stored
-    assert box.open(stored) == receiver.secret
+    assert secret not in stored
+    assert queued.box.open(stored) == secret
 
 
 def test_run_alerts_evaluates_the_published_day_and_a_test_event_is_signed(
