@@ -39,6 +39,7 @@ class Received:
     event: dict[str, Any]
     headers: dict[str, str]
     at: float
+    body: bytes  # as it arrived
 
 
 @dataclass
@@ -83,7 +84,9 @@ def receiving(secret: str = "") -> Iterator[Receiver]:
                 )
                 headers_seen = {name.lower(): value for name, value in self.headers.items()}
                 headers_seen["x-answered"] = "2xx" if 200 <= status < 300 else str(status)
-                receiver.received.append(Received(json.loads(body), headers_seen, time.time()))
+                receiver.received.append(
+                    Received(json.loads(body), headers_seen, time.time(), body)
+                )
             if delay:
                 time.sleep(delay)
             self._answer(status, headers)

@@ -26,7 +26,7 @@ from service.files import create_exclusively
 
 KEY_VARIABLE = "POKEWATCH_ALERTS_KEY"
 KEY_FILE = "alerts.key"
-SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+SECRET_PREFIX = "whsec_"  # noqa: S105  # pragma: allowlist secret (a prefix)
 SIGNATURE_HEADER = "PokeWatch-Signature"
 
 
