@@ -168,9 +168,18 @@ def keyed(app: ASGIApp, key_id: str) -> ASGIApp:
     return with_key
 
 
-def test_limits_per_key(served_tag: str) -> None:
+def test_limits_per_key_on_both_back_ends(
+    served_tag: str, alerts_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_VARIABLE, new_key())  # a database server needs it
     base = load_settings(ServiceSettings)
-    alerts = base.alerts.model_copy(update={"max_items_per_key": 1, "max_webhooks_per_key": 1})
+    alerts = base.alerts.model_copy(
+        update={
+            "database_url": alerts_database,
+            "max_items_per_key": 1,
+            "max_webhooks_per_key": 1,
+        }
+    )
     settings = base.model_copy(update={"alerts": alerts})
     serving = Serving(settings, Store.from_settings(settings.store), None)
     serving.start()
@@ -191,6 +200,10 @@ def test_limits_per_key(served_tag: str) -> None:
         )
         more = keyed_client.post("/webhooks", json={"url": "http://127.0.0.1:9/b"})
         assert (more.status_code, more.json()["error"]) == (409, "too_many_webhooks")
+    with TestClient(keyed(build_v1(settings, lambda: serving), "d" * 12)) as other_client:
+        assert other_client.get("/watchlist").json()["items"] == []
+        assert other_client.get("/webhooks").json()["webhooks"] == []
+        assert other_client.delete(f"/watchlist/{SEALED}").status_code == 404
 
 
 def test_without_a_key_the_routes_answer_401() -> None:
