@@ -91,10 +91,7 @@ def check(url: str, require_https: bool, networks: Sequence[Network]) -> Target:
             found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as error:
             raise TargetError(f"url: {host!r} does not resolve ({error})") from None
-        # A link-local IPv6 answer carries its zone ("fe80::1%eth0"): the address is before it.
-        addresses = list(
-            dict.fromkeys(ipaddress.ip_address(str(entry[4][0]).split("%")[0]) for entry in found)
-        )
+        addresses = list(dict.fromkeys(ipaddress.ip_address(entry[4][0]) for entry in found))
     refused = [str(address) for address in addresses if not allowed(address, networks)]
     if refused or not addresses:
         raise TargetError(

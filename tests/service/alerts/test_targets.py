@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from ipaddress import ip_network
 
 import pytest
@@ -66,3 +67,13 @@ def test_a_public_address_passes_and_is_pinned() -> None:
     assert target.host_header == "8.8.8.8"
     v6 = check("https://[2001:4860:4860::8888]:8443/x", require_https=True, networks=[])
     assert v6.pinned_url() == "https://[2001:4860:4860::8888]:8443/x"
+
+
+def test_a_name_resolving_to_a_zoned_link_local_address_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # getaddrinfo gives link-local IPv6 with its zone ("fe80::1%eth0"), kept: it is how to reach it.
+    answer = [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("fe80::1%eth0", 443, 0, 2))]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: answer)
+    with pytest.raises(TargetError, match="non-public"):
+        check("https://hooks.example.com/hook", require_https=True, networks=[])
