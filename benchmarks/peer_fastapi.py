@@ -4,7 +4,9 @@ Same work per request as the BentoML service: the API key checked against the ke
 (`KeyStore`), the key's quota decided by the Redis GCRA script (`RedisLimiter` behind a
 `RedisGuard`), the answer from `Answers` (per-worker LRU, then Redis, then the model).
 Wired the FastAPI way: a dependency for auth and rate limit, a pydantic body, a `Response`
-with the bytes `Answers` already encoded. Run: `uvicorn benchmarks.peer_fastapi:app`.
+with the bytes `Answers` already encoded. `GET /v1/cards/{card_id}` answers the card's
+detail the way PokeWatch's v1 route does (`Catalog.detail`, its ETag and Cache-Control).
+Run: `uvicorn benchmarks.peer_fastapi:app`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException
+import orjson
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -28,6 +31,7 @@ from service.middleware import redis_guard
 from service.ratelimit import Policy, RedisLimiter
 from service.redis_guard import RedisGuard
 from service.settings import ServiceSettings
+from service.v1 import VARY, CachePolicy, entity_tag
 
 SETTINGS = load_settings(ServiceSettings)
 LIMITS = SETTINGS.security.rate_limit
@@ -43,6 +47,7 @@ KEYS = KeyStore(Path(SETTINGS.security.keys_file), SETTINGS.security.keys_reload
 LIMITER = RedisLimiter(guard("ratelimit"), workers=SETTINGS.service.workers)
 POLICY = Policy("default", LIMITS.per_minute, LIMITS.burst)
 ANSWERS: dict[str, Answers] = {}
+CACHE_POLICY = CachePolicy(SETTINGS.schedule)
 
 
 @asynccontextmanager
@@ -104,3 +109,19 @@ async def batch_predict(batch: Batch) -> Response:
     if len(batch.items) > SETTINGS.service.max_batch_size:
         return JSONResponse({"error": "batch_too_large"}, status_code=413)
     return answer(await ANSWERS["answers"].batch(batch.items))
+
+
+@app.get("/v1/cards/{card_id}", dependencies=[authorized(Scope.PREDICT, 1)])
+async def card(card_id: str, request: Request) -> Response:
+    answers = ANSWERS["answers"]
+    stale = answers.stale()
+    tag = entity_tag(answers.version, stale, request, "application/json")
+    headers = {
+        "etag": tag,
+        "cache-control": f"private, max-age={CACHE_POLICY.max_age(None)}",
+        "vary": VARY,
+    }
+    if request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers=headers)
+    detail = answers.catalog.detail(card_id, stale)
+    return Response(orjson.dumps(detail), media_type="application/json", headers=headers)

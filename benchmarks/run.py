@@ -10,12 +10,14 @@ One run, on loopback, with bounded durations, one app at a time:
    and Redis cache on, quotas too high to ever answer 429), the FastAPI peer
    (`benchmarks/peer_fastapi.py`, uvicorn, 2 workers, the same library pieces) and the
    ceiling (`benchmarks/ceiling_starlette.py`, uvicorn, 2 workers, precomputed answers);
-3. for each: a warm-up, then wrk (keep-alive, `benchmarks/post.lua`) at 8 and 64
-   connections on the uncached workload (every request a new card and date: each run
-   gets its own slice of the queries) and the cached one (one query again and again), and
-   1,000-item `/batch_predict` calls;
+3. for each: a warm-up, then wrk (keep-alive, `benchmarks/requests.lua`) at 8 and 64
+   connections on `POST /fair_price` uncached (every request a new card and date: each
+   run gets its own slice of the queries) and cached (one query again and again), on
+   `GET /v1/cards/{card_id}` over every card and for one card, and 1,000-item
+   `/batch_predict` calls;
 4. one table: req/s, p50, p99 per app x workload x connections, the ratios PokeWatch/FastAPI
-   and PokeWatch/Starlette, and batch lookups/s / single-request lookups/s.
+   and PokeWatch/Starlette, batch lookups/s / single-request lookups/s, and which of the
+   targets (docs/performance.md) this run met.
 
 Every process it starts runs in its own process group and is killed on the way out, on
 failure and on Ctrl-C too. Redis: the shared server on 127.0.0.1:6379 (never stopped); the
@@ -37,17 +39,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import httpx
 
+from benchmarks import profile
+
+if TYPE_CHECKING:
+    from model.lookup import PriceTable
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-LUA = Path(__file__).with_name("post.lua")
+LUA = Path(__file__).with_name("requests.lua")
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 STARTUP_SECONDS = 120
 BATCH_ITEMS = 1000
@@ -158,9 +166,50 @@ class Setup:
     home: Path
     env: dict[str, str]
     key: str
-    single: Path  # one cached query
-    uncached: list[bytes]  # distinct queries, shuffled
-    batch: Path  # one 1,000-item /batch_predict body
+    # The request lines of each workload (`Workload.lines`): JSON bodies for POST, paths
+    # for GET.
+    lines: dict[str, Path]
+    distinct: dict[str, int]  # how many different requests each file holds
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    method: str
+    route: str  # the POST target; a GET's lines are its paths
+    lines: str  # the key of its file in `Setup.lines`
+    connections: int
+
+    @property
+    def single(self) -> bool:
+        """One item per request (the p99 target applies)."""
+        return self.lines != "batch"
+
+
+WORKLOADS = [
+    Workload("post uncached", "POST", "/fair_price", "uncached-8", 8),
+    Workload("post uncached", "POST", "/fair_price", "uncached-64", 64),
+    Workload("post cached", "POST", "/fair_price", "single", 8),
+    Workload("post cached", "POST", "/fair_price", "single", 64),
+    Workload("get uncached", "GET", "/v1/cards", "cards", 8),
+    Workload("get uncached", "GET", "/v1/cards", "cards", 64),
+    Workload("get cached", "GET", "/v1/cards", "card", 8),
+    Workload("get cached", "GET", "/v1/cards", "card", 64),
+    Workload("batch", "POST", "/batch_predict", "batch", 8),
+]
+WARM_UP_LINES = {"/fair_price": "single", "/v1/cards": "card", "/batch_predict": "batch"}
+# What `--profile` records on PokeWatch's workers, after the measured runs.
+PROFILED = [
+    Workload("post cached", "POST", "/fair_price", "single", 64),
+    Workload("post uncached", "POST", "/fair_price", "uncached-profile", 64),
+    Workload("get cached", "GET", "/v1/cards", "card", 64),
+]
+SINGLE_WORKLOADS = ("post uncached", "post cached", "get uncached", "get cached")
+
+
+def write_lines(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
 
 
 def prepare(work: Path) -> Setup:
@@ -211,7 +260,31 @@ def prepare(work: Path) -> Setup:
     from service.settings import ServiceSettings
 
     predictor = load_predictor(load_settings(ServiceSettings))
-    table = predictor.table
+    queries = all_queries(predictor.table)
+    env["BENCH_QUERIES"] = str(write_lines(work / "queries.jsonl", queries))
+    uncached, batch_items = queries[:-BATCH_ITEMS], queries[-BATCH_ITEMS:]
+    half = len(uncached) // 2
+    cards = [f"/v1/cards/{card_id}".encode() for card_id in predictor.table.item_ids]
+    random.Random(5).shuffle(cards)
+    files = {
+        "uncached-8": uncached[:half],
+        "uncached-64": uncached[half:],
+        "single": [json.dumps({"card_id": str(predictor.table.item_ids[0])}).encode()],
+        "batch": [json.dumps({"items": [json.loads(item) for item in batch_items]}).encode()],
+        "cards": cards,
+        "card": cards[:1],
+        # For the profile's uncached run, after the measured ones: the end of a slice those
+        # did not reach, first.
+        "uncached-profile": uncached[:half][::-1],
+    }
+    lines = {name: write_lines(work / f"{name}.lines", found) for name, found in files.items()}
+    distinct = {name: len(found) for name, found in files.items()}
+    log(f"{len(queries)} distinct queries, {len(cards)} cards; key {key[:18]}...")
+    return Setup(work, env, key, lines, distinct)
+
+
+def all_queries(table: PriceTable) -> list[bytes]:
+    """Every card x every day of its history, as /fair_price bodies, shuffled."""
     last = table.last_date()
     queries: list[bytes] = []
     for position, card_id in enumerate(table.item_ids):
@@ -220,16 +293,7 @@ def prepare(work: Path) -> Setup:
             queries.append(json.dumps({"card_id": card_id, "date": day.isoformat()}).encode())
             day = day.fromordinal(day.toordinal() + 1)
     random.Random(4).shuffle(queries)
-    all_queries = work / "queries.jsonl"
-    all_queries.write_bytes(b"\n".join(queries) + b"\n")
-    env["BENCH_QUERIES"] = str(all_queries)
-    single = work / "single.jsonl"
-    single.write_text(json.dumps({"card_id": str(table.item_ids[0])}) + "\n")
-    batch = work / "batch.jsonl"
-    batch_items = [json.loads(query) for query in queries[-BATCH_ITEMS:]]
-    batch.write_text(json.dumps({"items": batch_items}) + "\n")
-    log(f"{len(queries)} distinct queries; key {key[:18]}...")
-    return Setup(work, env, key, single, queries[:-BATCH_ITEMS], batch)
+    return queries
 
 
 @dataclass
@@ -256,14 +320,9 @@ class Result:
 
 
 def wrk(
-    wrk_path: str,
-    base: str,
-    path: str,
-    key: str,
-    bodies: Path,
-    connections: int,
-    seconds: float,
+    wrk_path: str, base: str, workload: Workload, key: str, lines: Path, seconds: float
 ) -> dict[str, float]:
+    connections = workload.connections
     command = [
         wrk_path,
         f"-t{min(WRK_THREADS, connections)}",
@@ -273,11 +332,12 @@ def wrk(
         "5s",
         "-s",
         str(LUA),
-        base + path,
+        base + workload.route,
         "--",
-        path,
+        workload.method,
+        workload.route,
         key,
-        str(bodies),
+        str(lines),
         str(min(WRK_THREADS, connections)),
     ]
     done = subprocess.run(
@@ -294,8 +354,7 @@ def wrk(
 
 def result(
     app: str,
-    workload: str,
-    connections: int,
+    workload: Workload,
     summary: dict[str, float],
     distinct: int,
     cpu_seconds: float,
@@ -310,8 +369,8 @@ def result(
     )
     return Result(
         app=app,
-        workload=workload,
-        connections=connections,
+        workload=workload.name,
+        connections=workload.connections,
         requests=requests,
         seconds=summary["duration_us"] / 1e6,
         p50_ms=summary["p50_us"] / 1000,
@@ -358,7 +417,7 @@ def start(app: App, setup: Setup, processes: Processes, port: int) -> subprocess
     # Every worker must answer (uvicorn and BentoML workers start independently).
     answer = httpx.post(
         base + "/fair_price",
-        content=setup.single.read_bytes().strip(),
+        content=setup.lines["single"].read_bytes().strip(),
         headers={"X-API-Key": setup.key, "Content-Type": "application/json"},
         timeout=5,
     )
@@ -376,38 +435,55 @@ def measure(
     wrk_path: str,
     seconds: float,
     warmup: float,
+    profiles: dict[str, Counter[str]] | None = None,
 ) -> list[Result]:
+    """The app's runs; with `profiles` (PokeWatch only) also its per-layer profile."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log(f"starting {app.name} on {base}")
     process = start(app, setup, processes, port)
     results: list[Result] = []
-
-    def run(workload: str, path: str, bodies: Path, connections: int, distinct: int) -> None:
-        log(f"{app.name}: {workload}, {connections} connections")
-        cpu = tree_cpu_seconds(process.pid)
-        summary = wrk(wrk_path, base, path, setup.key, bodies, connections, seconds)
-        cpu = tree_cpu_seconds(process.pid) - cpu
-        results.append(result(app.name, workload, connections, summary, distinct, cpu))
-
+    warmed: set[str] = set()
     try:
-        wrk(wrk_path, base, "/fair_price", setup.key, setup.single, 64, warmup)
-        half = len(setup.uncached) // 2
-        slices = {8: setup.uncached[:half], 64: setup.uncached[half:]}
-        for connections, queries in slices.items():
-            bodies = setup.home / f"uncached-{app.name}-{connections}.jsonl"
-            bodies.write_bytes(b"\n".join(queries) + b"\n")
-            run("uncached", "/fair_price", bodies, connections, len(queries))
-        for connections in (8, 64):
-            run("cached", "/fair_price", setup.single, connections, 0)
-        if app.batch:
-            wrk(wrk_path, base, "/batch_predict", setup.key, setup.batch, 8, warmup)
-            run("batch", "/batch_predict", setup.batch, 8, 0)
+        for workload in WORKLOADS:
+            if workload.lines == "batch" and not app.batch:
+                continue
+            if workload.route not in warmed:
+                # Warmed on a request the cached runs repeat: the uncached ones stay new.
+                warm = replace(workload, connections=64 if workload.single else 8)
+                lines = setup.lines[WARM_UP_LINES[workload.route]]
+                wrk(wrk_path, base, warm, setup.key, lines, warmup)
+                warmed.add(workload.route)
+            log(f"{app.name}: {workload.name}, {workload.connections} connections")
+            cpu = tree_cpu_seconds(process.pid)
+            summary = wrk(wrk_path, base, workload, setup.key, setup.lines[workload.lines], seconds)
+            cpu = tree_cpu_seconds(process.pid) - cpu
+            distinct = setup.distinct[workload.lines] if "uncached" in workload.name else 0
+            results.append(result(app.name, workload, summary, distinct, cpu))
+        if profiles is not None:
+            profiles.update(profile_layers(process.pid, base, setup, wrk_path, seconds))
     finally:
         processes.stop(process)
         if app.redis_db is not None:
             redis_command(app.redis_db, "FLUSHDB")
     return results
+
+
+def profile_layers(
+    root: int, base: str, setup: Setup, wrk_path: str, seconds: float
+) -> dict[str, Counter[str]]:
+    """Each `PROFILED` workload run again with py-spy on every worker."""
+    pids = profile.worker_pids(root)
+    found: dict[str, Counter[str]] = {}
+    for workload in PROFILED:
+        log(f"profiling {len(pids)} workers: {workload.name}, {workload.connections} connections")
+        out = setup.home / f"profile-{workload.lines}"
+        recorders = profile.record(pids, seconds - 1, out)
+        wrk(wrk_path, base, workload, setup.key, setup.lines[workload.lines], seconds)
+        for recorder in recorders:
+            recorder.wait(timeout=60)
+        found[f"{workload.name} @{workload.connections}"] = profile.collected(pids, out)
+    return found
 
 
 # PokeWatch with one optimization undone, to measure what it buys (`--variants`).
@@ -458,7 +534,27 @@ def apps() -> list[App]:
     ]
 
 
+Runs = dict[tuple[str, str, int], Result]
+SINGLE_RUNS = [(workload, connections) for workload in SINGLE_WORKLOADS for connections in (8, 64)]
+
+
 def table(results: list[Result]) -> str:
+    runs: Runs = {(run.app, run.workload, run.connections): run for run in results}
+    return "\n".join(
+        [
+            *runs_table(results),
+            "",
+            *ratios_table(runs),
+            *variants_table(runs),
+            "",
+            *batch_lines(runs),
+            "",
+            *targets(runs),
+        ]
+    )
+
+
+def runs_table(results: list[Result]) -> list[str]:
     lines = [
         "| app | workload | conns | req/s | p50 ms | p99 ms | server CPU µs/req | errors | notes |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|",
@@ -474,9 +570,19 @@ def table(results: list[Result]) -> str:
             f"{run.p50_ms:.2f} | {run.p99_ms:.2f} | {run.cpu_us:,.0f} | {run.errors} | "
             f"{'; '.join(notes)} |"
         )
-    by_key = {(run.app, run.workload, run.connections): run for run in results}
-    lines += [
-        "",
+    return lines
+
+
+def ratio(ours: Result | None, theirs: Result | None) -> tuple[str, str]:
+    """PokeWatch's req/s over the other's, and the other's CPU/request over PokeWatch's."""
+    if ours is None or theirs is None:
+        return "n/a", "n/a"
+    cost = f"{theirs.cpu_us / ours.cpu_us:.2f}x" if ours.cpu_us else "n/a"
+    return f"{ours.rate / theirs.rate:.2f}x", cost
+
+
+def ratios_table(runs: Runs) -> list[str]:
+    lines = [
         "req/s ratios (higher is better for PokeWatch), and the same as server CPU per request "
         "(the other's CPU/req over PokeWatch's: steadier on a shared machine)",
         "",
@@ -484,51 +590,86 @@ def table(results: list[Result]) -> str:
         "| CPU: FastAPI/PokeWatch | CPU: Starlette/PokeWatch |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for workload in ("uncached", "cached"):
-        for connections in (8, 64):
-            ours = by_key.get(("pokewatch", workload, connections))
-            rates, costs = [], []
-            for other in ("fastapi", "starlette"):
-                theirs = by_key.get((other, workload, connections))
-                if ours and theirs:
-                    rates.append(f"{ours.rate / theirs.rate:.2f}x")
-                    costs.append(f"{theirs.cpu_us / ours.cpu_us:.2f}x" if ours.cpu_us else "n/a")
-                else:
-                    rates.append("n/a")
-                    costs.append("n/a")
-            lines.append(f"| {workload} | {connections} | {' | '.join(rates + costs)} |")
-    variants = sorted({run.app for run in results if run.app in VARIANTS})
-    if variants:
-        lines += [
-            "",
-            "PokeWatch over each variant (req/s; variant's CPU/req over PokeWatch's in brackets)",
-            "",
-            "| workload | conns | " + " | ".join(variants) + " |",
-            "|---|---:|" + "---:|" * len(variants),
-        ]
-        for workload in ("uncached", "cached"):
-            for connections in (8, 64):
-                ours = by_key.get(("pokewatch", workload, connections))
-                cells = []
-                for variant in variants:
-                    theirs = by_key.get((variant, workload, connections))
-                    cells.append(
-                        f"{ours.rate / theirs.rate:.2f}x ({theirs.cpu_us / ours.cpu_us:.2f}x)"
-                        if ours and theirs and ours.cpu_us
-                        else "n/a"
-                    )
-                lines.append(f"| {workload} | {connections} | {' | '.join(cells)} |")
-    lines.append("")
+    for workload, connections in SINGLE_RUNS:
+        ours = runs.get(("pokewatch", workload, connections))
+        peer = ratio(ours, runs.get(("fastapi", workload, connections)))
+        ceiling = ratio(ours, runs.get(("starlette", workload, connections)))
+        lines.append(
+            f"| {workload} | {connections} | {peer[0]} | {ceiling[0]} | {peer[1]} | {ceiling[1]} |"
+        )
+    return lines
+
+
+def variants_table(runs: Runs) -> list[str]:
+    variants = sorted({app for app, _, _ in runs if app in VARIANTS})
+    if not variants:
+        return []
+    lines = [
+        "",
+        "PokeWatch over each variant (req/s; variant's CPU/req over PokeWatch's in brackets)",
+        "",
+        "| workload | conns | " + " | ".join(variants) + " |",
+        "|---|---:|" + "---:|" * len(variants),
+    ]
+    for workload, connections in SINGLE_RUNS:
+        ours = runs.get(("pokewatch", workload, connections))
+        cells = []
+        for variant in variants:
+            rate, cost = ratio(ours, runs.get((variant, workload, connections)))
+            cells.append(f"{rate} ({cost})")
+        lines.append(f"| {workload} | {connections} | {' | '.join(cells)} |")
+    return lines
+
+
+def batch_lines(runs: Runs) -> list[str]:
+    lines = []
     for app in ("pokewatch", "fastapi"):
-        batch = by_key.get((app, "batch", 8))
-        single = by_key.get((app, "cached", 8))
+        batch = runs.get((app, "batch", 8))
+        single = runs.get((app, "post cached", 8))
         if batch and single:
             lookups = batch.rate * BATCH_ITEMS
             lines.append(
                 f"{app}: batch {lookups:,.0f} lookups/s / single {single.rate:,.0f} lookups/s "
                 f"(cached, 8 connections) = {lookups / single.rate:.0f}x"
             )
-    return "\n".join(lines)
+    return lines
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def targets(runs: Runs) -> list[str]:
+    """Which of issue 16's serving targets this run met (the scale ones: `--scale`)."""
+    lines = ["Targets (this run):", ""]
+    ours = {key[1:]: run for key, run in runs.items() if key[0] == "pokewatch"}
+    peer_ratios = [
+        (f"{workload} @{connections}", ours[(workload, connections)].rate / peer.rate)
+        for (app, workload, connections), peer in runs.items()
+        if app == "fastapi" and (workload, connections) in ours
+    ]
+    if peer_ratios:
+        worst = min(peer_ratios, key=lambda item: item[1])
+        lines.append(
+            f"- >= 1.0x the FastAPI peer's req/s on every workload: lowest {worst[1]:.2f}x "
+            f"({worst[0]}): {verdict(worst[1] >= 1.0)}"
+        )
+    ceiling = runs.get(("starlette", "get cached", 64))
+    if ceiling and ("get cached", 64) in ours:
+        share = ours[("get cached", 64)].rate / ceiling.rate
+        lines.append(
+            f"- >= 0.3x bare Starlette on the cached GET path (64 connections): {share:.2f}x: "
+            f"{verdict(share >= 0.3)}"
+        )
+    p99s = [(f"{name} @64", run.p99_ms) for (name, conns), run in ours.items() if conns == 64]
+    single = [(name, p99) for name, p99 in p99s if not name.startswith("batch")]
+    if single:
+        worst_p99 = max(single, key=lambda item: item[1])
+        lines.append(
+            f"- p99 <= 50 ms at 64 connections on every single-item workload: highest "
+            f"{worst_p99[1]:.1f} ms ({worst_p99[0]}): {verdict(worst_p99[1] <= 50)}"
+        )
+    return lines
 
 
 def machine() -> str:
@@ -556,7 +697,7 @@ def terminated_cleanly() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def main() -> None:
+def parse_options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10, help="seconds per measured run")
     parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up per app")
@@ -568,12 +709,18 @@ def main() -> None:
         action="store_true",
         help="also PokeWatch without service/patches.py, and without BentoML's metrics",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also py-spy on PokeWatch's workers: the share of each layer (after its runs)",
+    )
     options = parser.parse_args()
     if not 1 <= options.redis_db <= 14:
         sys.exit("--redis-db: 1..14 (database 0 is left alone)")
-    wrk_path = ensure_wrk()
-    if "PONG" not in redis_command(0, "PING"):
-        sys.exit(f"no Redis on {REDIS_HOST}:{REDIS_PORT}")
+    return options
+
+
+def chosen_apps(options: argparse.Namespace) -> list[App]:
     chosen = apps()
     chosen[0].redis_db, chosen[1].redis_db = options.redis_db, options.redis_db + 1
     if options.variants:
@@ -582,15 +729,25 @@ def main() -> None:
         ]
     if options.only:
         chosen = [app for app in chosen if app.name in options.only]
+    return chosen
+
+
+def main() -> None:
+    options = parse_options()
+    wrk_path = ensure_wrk()
+    if "PONG" not in redis_command(0, "PING"):
+        sys.exit(f"no Redis on {REDIS_HOST}:{REDIS_PORT}")
     work = Path(tempfile.mkdtemp(prefix="pokewatch-bench-"))
     processes = Processes()
     results: list[Result] = []
+    profiles: dict[str, Counter[str]] = {}
     try:
         with terminated_cleanly():
             setup = prepare(work)
-            for app in chosen:
+            for app in chosen_apps(options):
+                profiled = profiles if options.profile and app.name == "pokewatch" else None
                 results += measure(
-                    app, setup, processes, wrk_path, options.duration, options.warmup
+                    app, setup, processes, wrk_path, options.duration, options.warmup, profiled
                 )
     finally:
         processes.stop_all()
@@ -604,6 +761,9 @@ def main() -> None:
                 f"{WRK_THREADS} threads, keep-alive, loopback\n"
             )
             print(table(results))
+        if profiles:
+            print("\nWhere a PokeWatch worker's CPU goes (py-spy samples by layer)\n")
+            print("\n".join(profile.layers_table(profiles)))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from model.settings import load_settings
 from service.answers import Answers, Body, build_cache
 from service.dashboard import build_dashboard
+from service.direct import DirectApiMiddleware
 from service.errors import error_body
 from service.logs import configure_worker_logging
 from service.middleware import (
@@ -32,7 +33,7 @@ from service.middleware import (
     redis_guard,
 )
 from service.openapi import OpenAPIMiddleware
-from service.patches import apply_patches
+from service.patches import apply_patches, patches_enabled
 from service.ratelimit import RedisLimiter
 from service.serving import Serving
 from service.settings import CorsConfig, ServiceSettings
@@ -66,29 +67,44 @@ SECURITY = build_security(SETTINGS)
 V1_APP = build_v1(SETTINGS, lambda: bentoml.get_current_service().serving)
 
 
+CORS_METHODS = ["GET", "POST", "DELETE", "OPTIONS"]
+CORS_HEADERS = ["Content-Type", "X-API-Key", "Authorization", "X-Request-ID", "If-None-Match"]
+CORS_EXPOSED = ["X-Request-ID", "ETag", "RateLimit", "RateLimit-Policy", "Retry-After"]
+
+
 def cors_config(cors: CorsConfig) -> dict[str, Any]:
     """BentoML's CORS middleware, from the explicit allowlist (off when it is empty)."""
     return {
         "enabled": bool(cors.allow_origins),
         "access_control_allow_origins": cors.allow_origins,
         "access_control_allow_credentials": cors.allow_credentials,
-        "access_control_allow_methods": ["GET", "POST", "DELETE", "OPTIONS"],
-        "access_control_allow_headers": [
-            "Content-Type",
-            "X-API-Key",
-            "Authorization",
-            "X-Request-ID",
-            "If-None-Match",
-        ],
-        "access_control_expose_headers": [
-            "X-Request-ID",
-            "ETag",
-            "RateLimit",
-            "RateLimit-Policy",
-            "Retry-After",
-        ],
+        "access_control_allow_methods": CORS_METHODS,
+        "access_control_allow_headers": CORS_HEADERS,
+        "access_control_expose_headers": CORS_EXPOSED,
         "access_control_max_age": cors.max_age_seconds,
     }
+
+
+def direct_cors(cors: CorsConfig) -> dict[str, Any] | None:
+    """The same policy for the directly answered APIs (`service.direct`), which answer
+    before BentoML's CORS middleware (None: CORS is off)."""
+    if not cors.allow_origins:
+        return None
+    return {
+        "allow_origins": cors.allow_origins,
+        "allow_credentials": cors.allow_credentials,
+        "allow_methods": CORS_METHODS,
+        "allow_headers": CORS_HEADERS,
+        "expose_headers": CORS_EXPOSED,
+        "max_age": cors.max_age_seconds,
+    }
+
+
+def running_service() -> object | None:
+    try:
+        return bentoml.get_current_service()  # type: ignore[no-any-return]
+    except bentoml.exceptions.BentoMLException:
+        return None
 
 
 @bentoml.service(
@@ -197,7 +213,8 @@ class PokeWatch:
         return self.serving.health()
 
 
-# The first added is the outermost: request ID → size limit → auth → rate limit → app.
+# The first added is the outermost: request ID → size limit → auth → rate limit →
+# OpenAPI document → the hot APIs answered directly (service/direct.py) → BentoML's app.
 # (mypy ignores class decorators: it cannot see that PokeWatch is a bentoml.Service.)
 PokeWatch.add_asgi_middleware(EdgeMiddleware)  # type: ignore[attr-defined]
 PokeWatch.add_asgi_middleware(BodyLimitMiddleware, limit=SETTINGS.security.max_body_bytes)  # type: ignore[attr-defined]
@@ -207,6 +224,13 @@ PokeWatch.add_asgi_middleware(  # type: ignore[attr-defined]
     OpenAPIMiddleware,
     generated=lambda: PokeWatch.openapi_spec.asdict(),  # type: ignore[attr-defined]
     max_page_size=SETTINGS.service.max_page_size,
+)
+PokeWatch.add_asgi_middleware(  # type: ignore[attr-defined]
+    DirectApiMiddleware,
+    apis=[PokeWatch.apis["fair_price"], PokeWatch.apis["batch_predict"]],  # type: ignore[attr-defined]
+    service=running_service,
+    enabled=patches_enabled(),
+    cors=direct_cors(SETTINGS.security.cors),
 )
 
 

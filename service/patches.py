@@ -119,10 +119,21 @@ def skip_disabled_tracing_middleware() -> bool:
     return True
 
 
+def patches_switched_off() -> bool:
+    """`POKEWATCH_BENTOML_PATCHES=0`: BentoML runs as released (to measure what the
+    patches and `service.direct` buy, or should one ever misbehave)."""
+    return os.environ.get("POKEWATCH_BENTOML_PATCHES", "1").strip() == "0"
+
+
+def patches_enabled() -> bool:
+    """The BentoML version the patches (and `service.direct`) were written for, not
+    switched off."""
+    return bentoml.__version__ == BENTOML_PATCHED_VERSION and not patches_switched_off()
+
+
 def apply_patches() -> None:
-    """Every patch of this module (idempotent); `POKEWATCH_BENTOML_PATCHES=0` skips them
-    (to measure what they buy, or should one ever misbehave)."""
-    if os.environ.get("POKEWATCH_BENTOML_PATCHES", "1").strip() == "0":
+    """Every patch of this module (idempotent), unless switched off."""
+    if patches_switched_off():
         logger.warning("POKEWATCH_BENTOML_PATCHES=0: BentoML runs unpatched")
         return
     patch_bentoml_timeout_middleware()

@@ -1,5 +1,6 @@
--- wrk script: POST JSON bodies with an API key over keep-alive connections.
--- Arguments (after `--`): path, API key, file of bodies (one JSON object a line), threads.
+-- wrk script: requests with an API key over keep-alive connections.
+-- Arguments (after `--`): method, path, API key, file of lines, threads. For POST each
+-- line is a JSON body sent to the path; for GET each line is the path (with its query).
 -- Each wrk thread takes every n-th line (a disjoint share) and cycles through it, so a file
 -- of one line repeats one query (cached) and a file of many distinct lines misses the cache
 -- until it wraps. done() prints one machine-readable line for benchmarks/run.py.
@@ -12,14 +13,23 @@ function setup(thread)
 end
 
 function init(args)
-  local path, key, file, threads = args[1], args[2], args[3], tonumber(args[4])
-  local headers = { ["Content-Type"] = "application/json", ["X-API-Key"] = key }
+  local method, path, key, file, threads = args[1], args[2], args[3], args[4], tonumber(args[5])
+  local headers = { ["X-API-Key"] = key }
+  if method == "POST" then
+    headers["Content-Type"] = "application/json"
+  end
+  local function format(line)
+    if method == "POST" then
+      return wrk.format("POST", path, headers, line)
+    end
+    return wrk.format("GET", line, headers)
+  end
   requests = {}
   local line_number = 0
   for line in io.lines(file) do
     if line ~= "" then
       if line_number % threads == tid then
-        table.insert(requests, wrk.format("POST", path, headers, line))
+        table.insert(requests, format(line))
       end
       line_number = line_number + 1
     end
@@ -27,7 +37,7 @@ function init(args)
   if #requests == 0 then
     -- fewer lines than threads: every thread sends the first line
     for line in io.lines(file) do
-      table.insert(requests, wrk.format("POST", path, headers, line))
+      table.insert(requests, format(line))
       break
     end
   end
