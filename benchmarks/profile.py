@@ -132,6 +132,7 @@ def record(pids: list[int], seconds: float, out: Path) -> list[subprocess.Popen[
                 py_spy,
                 "record",
                 "--nonblocking",
+                "--full-filenames",
                 "--rate",
                 "200",
                 "--format",

@@ -488,6 +488,8 @@ def profile_layers(
 
 # PokeWatch with one optimization undone, to measure what it buys (`--variants`).
 VARIANTS = {
+    # The limiter leasing tokens: one Redis round trip per 50 requests of a key per worker.
+    "pokewatch-leased": {"POKEWATCH_SECURITY__RATE_LIMIT__LEASE_TOKENS": "50"},
     "pokewatch-unpatched": {"POKEWATCH_BENTOML_PATCHES": "0"},
     # BentoML's request metrics off: this also removes /metrics, which PokeWatch needs.
     "pokewatch-no-bentoml-metrics": {
@@ -654,6 +656,18 @@ def targets(runs: Runs) -> list[str]:
             f"- >= 1.0x the FastAPI peer's req/s on every workload: lowest {worst[1]:.2f}x "
             f"({worst[0]}): {verdict(worst[1] >= 1.0)}"
         )
+    leased = [
+        (f"{workload} @{connections}", run.rate / peer.rate)
+        for (app, workload, connections), run in runs.items()
+        if app == "pokewatch-leased"
+        and (peer := runs.get(("fastapi", workload, connections))) is not None
+    ]
+    if leased:
+        worst = min(leased, key=lambda item: item[1])
+        lines.append(
+            f"  - with the leased limiter (pokewatch-leased): lowest {worst[1]:.2f}x "
+            f"({worst[0]}): {verdict(worst[1] >= 1.0)}"
+        )
     ceiling = runs.get(("starlette", "get cached", 64))
     if ceiling and ("get cached", 64) in ours:
         share = ours[("get cached", 64)].rate / ceiling.rate
@@ -702,12 +716,15 @@ def parse_options() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10, help="seconds per measured run")
     parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up per app")
     parser.add_argument("--redis-db", type=int, default=12, help="PokeWatch's; the peer's is +1")
-    parser.add_argument("--only", nargs="*", default=None, help="apps to run (default: all)")
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="apps or variants to run (default: the apps)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument(
         "--variants",
         action="store_true",
-        help="also PokeWatch without service/patches.py, and without BentoML's metrics",
+        help="also PokeWatch with the leased limiter, without service/patches.py (and "
+        "service/direct.py), and without BentoML's metrics",
     )
     parser.add_argument(
         "--profile",
@@ -721,14 +738,16 @@ def parse_options() -> argparse.Namespace:
 
 
 def chosen_apps(options: argparse.Namespace) -> list[App]:
+    """The three apps, the variants after PokeWatch with `--variants`; `--only` picks any."""
     chosen = apps()
     chosen[0].redis_db, chosen[1].redis_db = options.redis_db, options.redis_db + 1
-    if options.variants:
-        chosen[1:1] = [
-            replace(chosen[0], name=name, batch=False, env=env) for name, env in VARIANTS.items()
-        ]
+    variants = [
+        replace(chosen[0], name=name, batch=False, env=env) for name, env in VARIANTS.items()
+    ]
     if options.only:
-        chosen = [app for app in chosen if app.name in options.only]
+        return [app for app in chosen[:1] + variants + chosen[1:] if app.name in options.only]
+    if options.variants:
+        chosen[1:1] = variants
     return chosen
 
 

@@ -230,6 +230,7 @@ PokeWatch.add_asgi_middleware(  # type: ignore[attr-defined]
     apis=[PokeWatch.apis["fair_price"], PokeWatch.apis["batch_predict"]],  # type: ignore[attr-defined]
     service=running_service,
     enabled=patches_enabled(),
+    mounts={"/v1": V1_APP},
     cors=direct_cors(SETTINGS.security.cors),
 )
 

@@ -1,4 +1,5 @@
-"""HTTP calls of the hot JSON APIs answered without BentoML's per-call machinery.
+"""HTTP calls of the hot JSON APIs and of mounted apps answered without BentoML's
+per-call machinery.
 
 BentoML 1.4.39 answers an API call through `ContextMiddleware` (a `Request` per call),
 its router, `api_endpoint_wrapper` (dependency injection per call) and `APIMethod`
@@ -10,6 +11,10 @@ empty body read as `{}`), a validation error is the same 400, and the method's o
 function is called with the fields. The `@bentoml.api` declaration stays the one
 definition: its signature is the input model and the OpenAPI schema, its body the answer.
 
+A mounted ASGI app (the REST API v1) is called the way BentoML's router would call it
+(the `Mount` scope: `root_path` extended by the prefix), without the `ContextMiddleware`
+and the router's walk over every route before it.
+
 It mirrors BentoML 1.4.39's endpoint, so it serves only on that version and while the
 patches are on (`service.patches.patches_enabled`); otherwise every call takes BentoML's
 own path. Only APIs whose function is a coroutine returning a `Response` may be named.
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -54,7 +59,8 @@ class DirectApi:
 
 
 class DirectApiMiddleware:
-    """`POST` to one of `routes` answered by `DirectApi`; everything else passes on.
+    """`POST` to one of the `apis`' routes answered by `DirectApi`, a path under one of the
+    `mounts` prefixes by that app; everything else passes on.
 
     `service` gives the running service instance (None before it exists: BentoML answers).
     """
@@ -65,22 +71,40 @@ class DirectApiMiddleware:
         apis: Iterable[Any],
         service: Callable[[], object | None],
         enabled: bool,
+        mounts: Mapping[str, ASGIApp] | None = None,
         cors: dict[str, Any] | None = None,
     ) -> None:
         self.app = app
         self.routes = {api.route: DirectApi(api) for api in apis} if enabled else {}
         self.service = service
         # Direct answers pass before BentoML's CORS middleware: they get the same policy.
-        self.answer: ASGIApp = (
-            self._answer if cors is None else CORSMiddleware(self._answer, **cors)
+        self.answer = with_cors(self._answer, cors)
+        self.mounts = (
+            {prefix: with_cors(mounted, cors) for prefix, mounted in (mounts or {}).items()}
+            if enabled
+            else {}
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        api = self.routes.get(scope["path"]) if scope["type"] == "http" else None
-        if api is None or scope["method"] != "POST" or self.service() is None:
+        if scope["type"] != "http" or self.service() is None:
             await self.app(scope, receive, send)
             return
-        await self.answer(scope, receive, send)
+        path: str = scope["path"]
+        if path in self.routes and scope["method"] == "POST":
+            await self.answer(scope, receive, send)
+            return
+        prefix = "/" + path.split("/", 2)[1]
+        mounted = self.mounts.get(prefix) if path.startswith(prefix + "/") else None
+        if mounted is None:
+            await self.app(scope, receive, send)
+            return
+        root_path = scope.get("root_path", "")
+        child = {
+            **scope,
+            "app_root_path": scope.get("app_root_path", root_path),
+            "root_path": root_path + prefix,
+        }
+        await mounted(child, receive, send)
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         api = self.routes[scope["path"]]
@@ -108,6 +132,10 @@ class DirectApiMiddleware:
         await response(scope, receive, send)
 
 
+def with_cors(app: ASGIApp, cors: dict[str, Any] | None) -> ASGIApp:
+    return app if cors is None else CORSMiddleware(app, **cors)
+
+
 async def read_body(receive: Receive) -> bytes | None:
     """The whole request body, or None when the client disconnects first."""
     chunks: list[bytes] = []
@@ -120,4 +148,4 @@ async def read_body(receive: Receive) -> bytes | None:
             return b"".join(chunks)
 
 
-__all__ = ["DirectApi", "DirectApiMiddleware", "read_body"]
+__all__ = ["DirectApi", "DirectApiMiddleware", "read_body", "with_cors"]

@@ -27,7 +27,7 @@ from service.errors import error_body, send_json, uniform_body
 from service.keys import KeyRecord, KeyStore
 from service.keys import Scope as KeyScope
 from service.metrics import service_metrics
-from service.ratelimit import Limiter, MemoryLimiter, Policy, RedisLimiter
+from service.ratelimit import LeasedLimiter, Limiter, MemoryLimiter, Policy, RedisLimiter
 from service.redis_guard import RedisGuard, RedisSettings, degraded_metric
 from service.settings import AuthMode, ServiceSettings
 
@@ -152,7 +152,11 @@ def build_security(settings: ServiceSettings) -> Security:
     limiter: Limiter
     guard = redis_guard(settings, "ratelimit")
     if config.rate_limit.backend == "redis" and guard is not None:
-        limiter = RedisLimiter(guard, workers=settings.service.workers)
+        workers = settings.service.workers
+        lease = config.rate_limit.lease_tokens
+        limiter = (
+            LeasedLimiter(guard, workers, lease) if lease > 1 else RedisLimiter(guard, workers)
+        )
     else:
         limiter = MemoryLimiter()
     return Security(settings, KeyStore(Path(config.keys_file), config.keys_reload_seconds), limiter)

@@ -8,11 +8,13 @@ arms `loop.call_later(timeout, ...)` and never cancels it. The timer handle keep
 request's waiter future (and through it the request's context) alive for `traffic.timeout`
 seconds after the answer went out: at a few thousand requests a second that is tens of
 thousands of live objects per worker, long garbage-collector pauses (hundreds of ms, seen
-as p99 latency) and a heap that grows with the load. The patched `__call__` below is the
-original with the timer cancelled as soon as the response starts (from then on the
-original ignores the timer anyway) or the request ends, whichever comes first. An app
-that ends without answering no longer waits out the timeout: its result (or error)
-surfaces at once, as it would without the middleware.
+as p99 latency) and a heap that grows with the load. It also runs every request in a task
+of its own, with a future to wait on: about a tenth of a worker's CPU (py-spy,
+docs/performance.md). The patched `__call__` below keeps its behaviour (504 when the
+response has not started within the timeout; once it started, the timeout is over) with
+`asyncio.timeout` in the request's own task, its timer cancelled as soon as the response
+starts or the request ends. An app that ends without answering no longer waits out the
+timeout: its result (or error) surfaces at once, as it would without the middleware.
 
 BentoML 1.4.39, `_bentoml_impl.server.app.ServiceAppFactory.middlewares`: the
 OpenTelemetry ASGI middleware is installed on every service even when the OpenTelemetry
@@ -41,40 +43,32 @@ BENTOML_PATCHED_VERSION = "1.4.39"
 
 
 async def _timeout_call(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
-    """`TimeoutMiddleware.__call__` of BentoML 1.4.39, with the timer cancelled."""
+    """`TimeoutMiddleware.__call__` of BentoML 1.4.39 with its timer cancelled, in the
+    request's own task: 504 when the response has not started within the timeout."""
     if scope["type"] not in ("http", "websocket"):
         await self.app(scope, receive, send)
         return
-    loop = asyncio.get_running_loop()
-    waiter: asyncio.Future[None] = loop.create_future()
-    timer = loop.call_later(self.timeout, self._set_timer_out, waiter)
-
-    def started() -> None:
-        """The response started or the app ended: the timeout no longer applies."""
-        timer.cancel()
-        if not waiter.done():
-            waiter.set_result(None)
+    deadline = asyncio.timeout(self.timeout)
+    started = False
 
     async def _send(message: Message) -> None:
-        if not waiter.done():
-            started()
+        nonlocal started
+        if not started:
+            started = True
+            deadline.reschedule(None)  # from the response's start the timeout is over
         await send(message)
 
-    task = asyncio.ensure_future(self.app(scope, receive, _send), loop=loop)
-    task.add_done_callback(lambda _task: started())
     try:
-        await waiter
+        async with deadline:
+            await self.app(scope, receive, _send)
     except TimeoutError:
-        if task.cancel():
-            response = JSONResponse(
-                {"error": f"Not able to process the request in {self.timeout} seconds"},
-                status_code=504,
-            )
-            await response(scope, receive, send)
-    else:
-        await task
-    finally:
-        timer.cancel()
+        if not deadline.expired():
+            raise  # the app's own error, not the timeout
+        response = JSONResponse(
+            {"error": f"Not able to process the request in {self.timeout} seconds"},
+            status_code=504,
+        )
+        await response(scope, receive, send)
 
 
 def patch_bentoml_timeout_middleware() -> bool:

@@ -8,6 +8,15 @@ clock): the limit holds exactly across every worker and replica sharing that Red
 When Redis fails or is slow, decisions fall back to a local bucket holding the policy
 divided by the number of workers, Redis is skipped for a cool-down, and the degraded state
 is exposed; shared limiting resumes on the first success after the cool-down.
+
+`LeasedLimiter` trades exactness for round trips (`rate_limit.lease_tokens` > 1): a worker
+takes up to that many tokens of a key's shared bucket in one script call and spends them
+locally. Tokens leave the shared bucket before they are spent, so the long-run rate is
+exact; what a worker still holds can be spent after the bucket refilled, so over any
+period a key is granted at most what the exact limit grants plus `(lease_tokens - 1)` per
+worker process (all replicas' workers), and refused at most that many requests the exact
+limit would grant (tokens held by an idle worker). tests/service/test_leased_limiter.py
+checks both bounds against Redis.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from service.redis_guard import RedisGuard
@@ -160,3 +169,100 @@ class RedisLimiter:
 
     async def close(self) -> None:
         await self.guard.close()
+
+
+LEASE_SCRIPT = """
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+local span = interval * burst
+local base = math.max(tat, now)
+local grant = math.min(want, math.floor((span - (base - now)) / interval + 1e-9))
+if grant < 1 then
+  return {0, tostring(base - now), tostring(base + interval - now - span)}
+end
+local new_tat = base + interval * grant
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
+return {grant, tostring(new_tat - now), '0'}
+"""
+
+
+@dataclass
+class Lease:
+    """Tokens of one key this worker holds, and the shared bucket's occupancy when Redis
+    last answered (for the RateLimit headers)."""
+
+    tokens: int
+    occupied_us: float
+    at_us: float
+
+
+class LeasedLimiter(RedisLimiter):
+    """Shared buckets in Redis, taken `lease_tokens` at a time (see the module docstring
+    for the bounds); the same fallback as `RedisLimiter` when Redis fails."""
+
+    def __init__(
+        self,
+        guard: RedisGuard,
+        workers: int,
+        lease_tokens: int,
+        clock: Callable[[], float] = time.time,
+        max_keys: int = 100_000,
+    ) -> None:
+        super().__init__(guard, workers)
+        self.lease_tokens = lease_tokens
+        self.clock = clock
+        self.max_keys = max_keys
+        self.leases: dict[str, Lease] = {}
+        self.lease_script = guard.client.register_script(LEASE_SCRIPT)
+
+    async def warm_up(self) -> None:
+        await super().warm_up()
+        await self.guard.call(
+            lambda: self.guard.client.script_load(LEASE_SCRIPT),
+            timeout=max(1.0, self.guard.settings.timeout_seconds * 10),
+        )
+
+    async def hit(self, key: str, policy: Policy, cost: int = 1) -> Decision:
+        now = self.clock() * MICROSECONDS
+        lease = self.leases.get(key)
+        if lease is not None and lease.tokens >= cost:
+            lease.tokens -= cost
+            occupied = lease.occupied_us - (now - lease.at_us)
+            return self._decision(True, occupied, 0.0, policy, lease.tokens)
+        want = max(self.lease_tokens, cost - (lease.tokens if lease else 0))
+        answer = await self.guard.call(
+            lambda: self.lease_script(
+                keys=[self.prefix + key], args=[policy.interval_us, policy.burst, want]
+            )
+        )
+        if answer is None:
+            return self.fallback.hit_now(key, policy.scaled(self.workers), cost)
+        granted, occupied, retry = int(answer[0]), float(answer[1]), float(answer[2])
+        # Read again after the round trip: other requests of this key may have changed it.
+        lease = self._lease(key)
+        lease.tokens += granted
+        lease.occupied_us, lease.at_us = occupied, self.clock() * MICROSECONDS
+        if lease.tokens < cost:
+            return self._decision(False, occupied, retry, policy, lease.tokens)
+        lease.tokens -= cost
+        return self._decision(True, occupied, 0.0, policy, lease.tokens)
+
+    def _lease(self, key: str) -> Lease:
+        lease = self.leases.get(key)
+        if lease is None:
+            if len(self.leases) >= self.max_keys:
+                # Forgetting held tokens only ever refuses more, never grants more.
+                self.leases = {name: held for name, held in self.leases.items() if held.tokens}
+            lease = self.leases[key] = Lease(0, 0.0, 0.0)
+        return lease
+
+    @staticmethod
+    def _decision(
+        allowed: bool, occupied_us: float, retry_us: float, policy: Policy, held: int
+    ) -> Decision:
+        decision = decision_from(allowed, occupied_us, retry_us, policy)
+        return replace(decision, remaining=min(policy.burst, decision.remaining + held))

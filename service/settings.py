@@ -39,6 +39,10 @@ class RateLimitConfig(BaseModel):
     burst: int = Field(default=60, ge=1)
     # A request in a scope costs this many tokens (scopes not listed cost 1).
     scope_costs: dict[str, int] = {"batch": 10}
+    # Redis backend: tokens a worker takes from a key's shared bucket per round trip. 1 is
+    # exact (one round trip per request); more saves round trips, with the bounded overshoot
+    # of service.ratelimit.LeasedLimiter.
+    lease_tokens: int = Field(default=1, ge=1, le=1000)
     auth_failures_per_minute: int = Field(default=10, ge=1)
     auth_failures_burst: int = Field(default=20, ge=1)
 

@@ -58,21 +58,68 @@ def answer(client: TestClient, path: str, body: Any) -> tuple[int, Any]:
     return response.status_code, payload
 
 
-def test_the_hot_apis_are_answered_directly(client: TestClient) -> None:
-    assert set(direct_layer(client).routes) == {"/fair_price", "/batch_predict"}
+V1_REQUESTS: list[tuple[str, str, dict[str, str]]] = [
+    ("GET", f"/v1/cards/{CHARIZARD}", {}),
+    ("GET", f"/v1/cards/{CHARIZARD}/fair-price?date=2025-11-27", {}),
+    ("GET", f"/v1/cards/{CHARIZARD}/history?from=2025-11-01", {"accept": "text/csv"}),
+    ("GET", "/v1/cards/no-such-card", {}),
+    ("GET", f"/v1/cards/{CHARIZARD}?unknown=1", {}),
+    ("GET", f"/v1/cards/{CHARIZARD}", {"accept": "image/png"}),
+    ("GET", "/v1/cards?q=charizard&limit=2", {}),
+    ("GET", "/v1/no-such-route", {}),
+    ("DELETE", f"/v1/cards/{CHARIZARD}", {}),
+    ("POST", "/v1/portfolio/valuate", {"content-type": "application/json"}),
+]
+
+
+def v1_answer(client: TestClient, method: str, path: str, headers: dict[str, str]) -> Any:
+    response = client.request(method, path, headers=headers, content=b"[]")
+    kept = ("content-type", "etag", "cache-control", "allow", "vary")
+    body = response.content
+    if response.status_code >= 400:
+        payload = response.json()
+        payload.pop("request_id")
+        body = payload
+    return response.status_code, {name: response.headers.get(name) for name in kept}, body
+
+
+class BentoMLPath:
+    """The direct answers switched off while inside: every call takes BentoML's path."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.layer = direct_layer(client)
+
+    def __enter__(self) -> None:
+        self.saved = self.layer.routes, self.layer.mounts
+        self.layer.routes, self.layer.mounts = {}, {}
+
+    def __exit__(self, *exc: object) -> None:
+        self.layer.routes, self.layer.mounts = self.saved
+
+
+def test_the_hot_apis_and_v1_are_answered_directly(client: TestClient) -> None:
+    layer = direct_layer(client)
+    assert set(layer.routes) == {"/fair_price", "/batch_predict"}
+    assert set(layer.mounts) == {"/v1"}
 
 
 def test_direct_answers_equal_bentomls(client: TestClient) -> None:
     direct = [answer(client, path, body) for path, body in REQUESTS]
-    layer = direct_layer(client)
-    routes, layer.routes = layer.routes, {}
-    try:
+    with BentoMLPath(client):
         through_bentoml = [answer(client, path, body) for path, body in REQUESTS]
-    finally:
-        layer.routes = routes
     assert direct == through_bentoml
     statuses = {status for status, _ in direct}
     assert statuses == {200, 400, 404, 413}
+
+
+def test_direct_v1_answers_equal_bentomls(client: TestClient) -> None:
+    direct = [v1_answer(client, *request) for request in V1_REQUESTS]
+    with BentoMLPath(client):
+        through_bentoml = [v1_answer(client, *request) for request in V1_REQUESTS]
+    assert direct == through_bentoml
+    assert {status for status, _, _ in direct} == {200, 400, 404, 405, 406}
+    etag = direct[0][1]["etag"]
+    assert client.get(V1_REQUESTS[0][1], headers={"if-none-match": etag}).status_code == 304
 
 
 def test_direct_answers_do_not_touch_bentomls_endpoint(

@@ -68,3 +68,29 @@ def test_tracing_middleware_only_left_out_while_tracing_is_off(
     layers = [layer.cls for layer in PokeWatch.to_asgi().user_middleware]
     assert (OpenTelemetryMiddleware in layers) is kept
     assert TimeoutMiddleware in layers
+
+
+def test_a_started_response_is_never_cut_off() -> None:
+    async def app(scope: Scope, receive_: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await asyncio.sleep(0.1)  # past the timeout, after the start
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    asyncio.run(TimeoutMiddleware(app, timeout=0.02)(SCOPE, receive, send))
+    assert [message.get("status", message.get("body")) for message in sent] == [200, b"ok"]
+
+
+def test_the_apps_own_errors_surface_at_once() -> None:
+    async def app(scope: Scope, receive_: Receive, send: Send) -> None:
+        raise TimeoutError("the app's own")
+
+    async def send(message: Message) -> None:
+        raise AssertionError("nothing may be answered for the app")
+
+    with pytest.raises(TimeoutError, match="the app's own"):
+        asyncio.run(TimeoutMiddleware(app, timeout=60)(SCOPE, receive, send))
