@@ -170,6 +170,7 @@ class Setup:
     # for GET.
     lines: dict[str, Path]
     distinct: dict[str, int]  # how many different requests each file holds
+    wrk: str  # the wrk binary
 
 
 @dataclass(frozen=True)
@@ -212,8 +213,8 @@ def write_lines(path: Path, lines: list[bytes]) -> Path:
     return path
 
 
-def prepare(work: Path) -> Setup:
-    env = {
+def bench_env(work: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
         "BENTOML_HOME": str(work / "bentoml"),
@@ -228,9 +229,12 @@ def prepare(work: Path) -> Setup:
         # Training writes its MLflow run here, not into the project's data/.
         "POKEWATCH_MLFLOW__TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}",
         "POKEWATCH_MLFLOW__ARTIFACT_LOCATION": str(work / "mlruns"),
-        # Needed to validate the settings; each app gets its own database below.
+        # Needed to validate the settings; each app gets its own database (`App.redis_db`).
         "POKEWATCH_REDIS__URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/15",
     }
+
+
+def train_and_create_key(env: dict[str, str]) -> str:
     log("training the benchmark model (pokewatch train, strategy mean3)")
     subprocess.run(
         [str(BIN / "pokewatch"), "train"],
@@ -245,7 +249,7 @@ def prepare(work: Path) -> Setup:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    key = subprocess.run(
+    return subprocess.run(
         [str(BIN / "pokewatch"), "keys", "create", "--name", "bench"],
         cwd=REPO,
         env=env,
@@ -253,6 +257,11 @@ def prepare(work: Path) -> Setup:
         capture_output=True,
         text=True,
     ).stdout.strip()
+
+
+def prepare(work: Path, rounds: int, wrk_path: str) -> Setup:
+    env = bench_env(work)
+    key = train_and_create_key(env)
     # Import late: bentoml reads BENTOML_HOME when it is first imported.
     os.environ.update(env)
     from benchmarks.common import load_predictor
@@ -263,24 +272,29 @@ def prepare(work: Path) -> Setup:
     queries = all_queries(predictor.table)
     env["BENCH_QUERIES"] = str(write_lines(work / "queries.jsonl", queries))
     uncached, batch_items = queries[:-BATCH_ITEMS], queries[-BATCH_ITEMS:]
-    half = len(uncached) // 2
     cards = [f"/v1/cards/{card_id}".encode() for card_id in predictor.table.item_ids]
     random.Random(5).shuffle(cards)
     files = {
-        "uncached-8": uncached[:half],
-        "uncached-64": uncached[half:],
         "single": [json.dumps({"card_id": str(predictor.table.item_ids[0])}).encode()],
         "batch": [json.dumps({"items": [json.loads(item) for item in batch_items]}).encode()],
         "cards": cards,
         "card": cards[:1],
-        # For the profile's uncached run, after the measured ones: the end of a slice those
-        # did not reach, first.
-        "uncached-profile": uncached[:half][::-1],
     }
+    # Each uncached run (connections x round) its own slice: the queries are new to it.
+    share = len(uncached) // (2 * rounds)
+    for index, (connections, round_number) in enumerate(
+        (connections, round_number) for connections in (8, 64) for round_number in range(rounds)
+    ):
+        files[f"uncached-{connections}-r{round_number}"] = uncached[
+            index * share : (index + 1) * share
+        ]
+    # For the profile's uncached run, after the measured ones: the end of a slice those
+    # did not reach, first.
+    files["uncached-profile"] = files["uncached-8-r0"][::-1]
     lines = {name: write_lines(work / f"{name}.lines", found) for name, found in files.items()}
     distinct = {name: len(found) for name, found in files.items()}
     log(f"{len(queries)} distinct queries, {len(cards)} cards; key {key[:18]}...")
-    return Setup(work, env, key, lines, distinct)
+    return Setup(work, env, key, lines, distinct, wrk_path)
 
 
 def all_queries(table: PriceTable) -> list[bytes]:
@@ -428,50 +442,72 @@ def start(app: App, setup: Setup, processes: Processes, port: int) -> subprocess
     return process
 
 
-def measure(
-    app: App,
-    setup: Setup,
-    processes: Processes,
-    wrk_path: str,
-    seconds: float,
-    warmup: float,
-    profiles: dict[str, Counter[str]] | None = None,
-) -> list[Result]:
-    """The app's runs; with `profiles` (PokeWatch only) also its per-layer profile."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log(f"starting {app.name} on {base}")
-    process = start(app, setup, processes, port)
-    results: list[Result] = []
-    warmed: set[str] = set()
-    try:
-        for workload in WORKLOADS:
-            if workload.lines == "batch" and not app.batch:
+@dataclass
+class Running:
+    app: App
+    process: subprocess.Popen[bytes]
+    base: str
+
+
+def start_all(
+    chosen: list[App], setup: Setup, processes: Processes, warmup: float
+) -> list[Running]:
+    """Every app started at once (idle ones cost next to nothing) and warmed up on requests
+    the cached runs repeat, so the uncached ones stay new."""
+    running = []
+    for app in chosen:
+        port = free_port()
+        log(f"starting {app.name} on port {port}")
+        running.append(Running(app, start(app, setup, processes, port), f"http://127.0.0.1:{port}"))
+    for server in running:
+        for route, lines in WARM_UP_LINES.items():
+            if route == "/batch_predict" and not server.app.batch:
                 continue
-            if workload.route not in warmed:
-                # Warmed on a request the cached runs repeat: the uncached ones stay new.
-                warm = replace(workload, connections=64 if workload.single else 8)
-                lines = setup.lines[WARM_UP_LINES[workload.route]]
-                wrk(wrk_path, base, warm, setup.key, lines, warmup)
-                warmed.add(workload.route)
-            log(f"{app.name}: {workload.name}, {workload.connections} connections")
-            cpu = tree_cpu_seconds(process.pid)
-            summary = wrk(wrk_path, base, workload, setup.key, setup.lines[workload.lines], seconds)
-            cpu = tree_cpu_seconds(process.pid) - cpu
-            distinct = setup.distinct[workload.lines] if "uncached" in workload.name else 0
-            results.append(result(app.name, workload, summary, distinct, cpu))
-        if profiles is not None:
-            profiles.update(profile_layers(process.pid, base, setup, wrk_path, seconds))
-    finally:
-        processes.stop(process)
-        if app.redis_db is not None:
-            redis_command(app.redis_db, "FLUSHDB")
-    return results
+            warm = Workload("warm-up", "GET" if route == "/v1/cards" else "POST", route, lines, 64)
+            wrk(setup.wrk, server.base, warm, setup.key, setup.lines[lines], warmup)
+    return running
 
 
-def profile_layers(
-    root: int, base: str, setup: Setup, wrk_path: str, seconds: float
-) -> dict[str, Counter[str]]:
+def measure(running: list[Running], setup: Setup, rounds: int, seconds: float) -> list[Result]:
+    """Round after round, each workload run on every app in turn: a slow spell of a shared
+    machine then hits every app alike, and each figure is the app's median round."""
+    runs: dict[tuple[str, str, int], list[Result]] = {}
+    for round_number in range(rounds):
+        for workload in WORKLOADS:
+            lines = workload.lines
+            if lines.startswith("uncached"):
+                lines = f"{lines}-r{round_number}"
+            for server in running:
+                if workload.lines == "batch" and not server.app.batch:
+                    continue
+                log(
+                    f"round {round_number + 1}/{rounds}: {server.app.name}: {workload.name}, "
+                    f"{workload.connections} connections"
+                )
+                cpu = tree_cpu_seconds(server.process.pid)
+                summary = wrk(
+                    setup.wrk, server.base, workload, setup.key, setup.lines[lines], seconds
+                )
+                cpu = tree_cpu_seconds(server.process.pid) - cpu
+                distinct = setup.distinct[lines] if "uncached" in workload.name else 0
+                found = result(server.app.name, workload, summary, distinct, cpu)
+                runs.setdefault((found.app, found.workload, found.connections), []).append(found)
+    apps_order = [server.app.name for server in running]
+    workloads_order = [(workload.name, workload.connections) for workload in WORKLOADS]
+    return sorted(
+        (median_round(found) for found in runs.values()),
+        key=lambda run: (
+            apps_order.index(run.app),
+            workloads_order.index((run.workload, run.connections)),
+        ),
+    )
+
+
+def median_round(found: list[Result]) -> Result:
+    return sorted(found, key=lambda run: run.rate)[len(found) // 2]
+
+
+def profile_layers(root: int, base: str, setup: Setup, seconds: float) -> dict[str, Counter[str]]:
     """Each `PROFILED` workload run again with py-spy on every worker."""
     pids = profile.worker_pids(root)
     found: dict[str, Counter[str]] = {}
@@ -479,7 +515,7 @@ def profile_layers(
         log(f"profiling {len(pids)} workers: {workload.name}, {workload.connections} connections")
         out = setup.home / f"profile-{workload.lines}"
         recorders = profile.record(pids, seconds - 1, out)
-        wrk(wrk_path, base, workload, setup.key, setup.lines[workload.lines], seconds)
+        wrk(setup.wrk, base, workload, setup.key, setup.lines[workload.lines], seconds)
         for recorder in recorders:
             recorder.wait(timeout=60)
         found[f"{workload.name} @{workload.connections}"] = profile.collected(pids, out)
@@ -713,9 +749,17 @@ def terminated_cleanly() -> Iterator[None]:
 
 def parse_options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=10, help="seconds per measured run")
+    parser.add_argument("--duration", type=float, default=5, help="seconds per measured run")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of every run; each figure is the median"
+    )
     parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up per app")
-    parser.add_argument("--redis-db", type=int, default=12, help="PokeWatch's; the peer's is +1")
+    parser.add_argument(
+        "--redis-db",
+        type=int,
+        default=9,
+        help="the first of the apps' Redis databases (one each, in order)",
+    )
     parser.add_argument(
         "--only", nargs="*", default=None, help="apps or variants to run (default: the apps)"
     )
@@ -732,22 +776,26 @@ def parse_options() -> argparse.Namespace:
         help="also py-spy on PokeWatch's workers: the share of each layer (after its runs)",
     )
     options = parser.parse_args()
-    if not 1 <= options.redis_db <= 14:
-        sys.exit("--redis-db: 1..14 (database 0 is left alone)")
+    if not 1 <= options.redis_db <= 15 - 2 - len(VARIANTS):
+        sys.exit(f"--redis-db: 1..{15 - 2 - len(VARIANTS)} (database 0 is left alone)")
     return options
 
 
 def chosen_apps(options: argparse.Namespace) -> list[App]:
     """The three apps, the variants after PokeWatch with `--variants`; `--only` picks any."""
     chosen = apps()
-    chosen[0].redis_db, chosen[1].redis_db = options.redis_db, options.redis_db + 1
     variants = [
         replace(chosen[0], name=name, batch=False, env=env) for name, env in VARIANTS.items()
     ]
     if options.only:
-        return [app for app in chosen[:1] + variants + chosen[1:] if app.name in options.only]
-    if options.variants:
+        chosen = [app for app in chosen[:1] + variants + chosen[1:] if app.name in options.only]
+    elif options.variants:
         chosen[1:1] = variants
+    # They run side by side: each its own Redis database (its own cache).
+    databases = iter(range(options.redis_db, 16))
+    for app in chosen:
+        if app.name != "starlette":
+            app.redis_db = next(databases)
     return chosen
 
 
@@ -762,21 +810,27 @@ def main() -> None:
     profiles: dict[str, Counter[str]] = {}
     try:
         with terminated_cleanly():
-            setup = prepare(work)
-            for app in chosen_apps(options):
-                profiled = profiles if options.profile and app.name == "pokewatch" else None
-                results += measure(
-                    app, setup, processes, wrk_path, options.duration, options.warmup, profiled
-                )
+            setup = prepare(work, options.rounds, wrk_path)
+            running = start_all(chosen_apps(options), setup, processes, options.warmup)
+            results = measure(running, setup, options.rounds, options.duration)
+            for server in running:
+                if options.profile and server.app.name == "pokewatch":
+                    profiles = profile_layers(
+                        server.process.pid, server.base, setup, options.duration
+                    )
     finally:
         processes.stop_all()
+        for app in chosen_apps(options):
+            if app.redis_db is not None:
+                redis_command(app.redis_db, "FLUSHDB")
         if options.keep:
             log(f"work directory kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
         if results:
             print(
-                f"\nPokeWatch benchmark: {machine()}; {options.duration:g} s per run, wrk "
+                f"\nPokeWatch benchmark: {machine()}; {options.rounds} rounds of "
+                f"{options.duration:g} s per run (the median round shown), wrk "
                 f"{WRK_THREADS} threads, keep-alive, loopback\n"
             )
             print(table(results))

@@ -29,7 +29,7 @@ from service.cache import (
     answer_decoder,
     signal_label,
 )
-from service.metrics import service_metrics
+from service.metrics import labelled, service_metrics
 from service.redis_guard import RedisGuard
 from service.settings import CacheConfig
 
@@ -103,8 +103,10 @@ class Answers:
         (found,) = await self._answers([query], self.stale())
         if isinstance(found, QueryError):
             return query_error_body(found)
-        self.metrics.signals.labels(found[1]).inc()
-        self.metrics.prediction_seconds.labels("fair_price").observe(time.perf_counter() - started)
+        labelled(self.metrics.signals, found[1]).inc()
+        labelled(self.metrics.prediction_seconds, "fair_price").observe(
+            time.perf_counter() - started
+        )
         return 200, found[0]
 
     async def batch(self, items: Sequence[object]) -> Body:
@@ -127,9 +129,9 @@ class Answers:
                 parts[index] = orjson.dumps(item_error(index, value))
                 continue
             parts[index] = value[0]
-            signals.labels(value[1]).inc()
+            labelled(signals, value[1]).inc()
         self.metrics.batch_size.observe(len(items))
-        self.metrics.prediction_seconds.labels("batch_predict").observe(
+        labelled(self.metrics.prediction_seconds, "batch_predict").observe(
             time.perf_counter() - started
         )
         return 200, b'{"results":[' + b",".join(parts) + b"]}"

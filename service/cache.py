@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from service.metrics import service_metrics
+from service.metrics import labelled, service_metrics
 from service.redis_guard import RedisGuard
 
 Clock = Callable[[], float]
@@ -230,9 +230,9 @@ class PredictionCache:
         self.stats[tier].misses += misses
         lookups = service_metrics().cache_lookups
         if hits:
-            lookups.labels(tier, "hit").inc(hits)
+            labelled(lookups, tier, "hit").inc(hits)
         if misses:
-            lookups.labels(tier, "miss").inc(misses)
+            labelled(lookups, tier, "miss").inc(misses)
 
     async def clear(self, model_tag: str | None = None) -> int:
         """Drop cached answers (all, or one model tag's); returns the Redis keys deleted."""

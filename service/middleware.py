@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.errors import error_body, send_json, uniform_body
 from service.keys import KeyRecord, KeyStore
 from service.keys import Scope as KeyScope
-from service.metrics import service_metrics
+from service.metrics import labelled, service_metrics
 from service.ratelimit import LeasedLimiter, Limiter, MemoryLimiter, Policy, RedisLimiter
 from service.redis_guard import RedisGuard, RedisSettings, degraded_metric
 from service.settings import AuthMode, ServiceSettings
@@ -424,8 +424,8 @@ class RateLimitMiddleware:
         bucket = f"key:{record.key_id}" if record is not None else f"address:{address}"
         cost = self.costs.get(required_scope(scope["path"]).value, 1)
         decision = await self.security.limiter.hit(bucket, self.policy, cost)
-        service_metrics().rate_limit_decisions.labels(
-            "allowed" if decision.allowed else "limited"
+        labelled(
+            service_metrics().rate_limit_decisions, "allowed" if decision.allowed else "limited"
         ).inc()
         reset = max(0, round(decision.reset_seconds))
         headers = [
