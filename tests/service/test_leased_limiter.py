@@ -16,8 +16,11 @@ import uuid
 import pytest
 import redis
 
+from model.settings import load_settings
+from service.middleware import build_security
 from service.ratelimit import LeasedLimiter, Policy, RedisLimiter
 from service.redis_guard import RedisGuard, RedisSettings
+from service.settings import ServiceSettings
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 POLICY = Policy("leased", per_minute=3000, burst=40)  # 50 tokens a second
@@ -125,3 +128,14 @@ def test_a_refusal_says_when_to_retry() -> None:
     allowed, retry = asyncio.run(scenario())
     assert not allowed
     assert 0 < retry <= 60 / POLICY.per_minute + 0.01
+
+
+@pytest.mark.parametrize(("lease", "kind"), [("1", RedisLimiter), ("10", LeasedLimiter)])
+def test_the_setting_chooses_exact_or_leased(
+    monkeypatch: pytest.MonkeyPatch, lease: str, kind: type[RedisLimiter]
+) -> None:
+    monkeypatch.setenv("POKEWATCH_REDIS__URL", SHARED_REDIS)
+    monkeypatch.setenv("POKEWATCH_SECURITY__RATE_LIMIT__BACKEND", "redis")
+    monkeypatch.setenv("POKEWATCH_SECURITY__RATE_LIMIT__LEASE_TOKENS", lease)
+    limiter = build_security(load_settings(ServiceSettings)).limiter
+    assert type(limiter) is kind
