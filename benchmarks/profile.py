@@ -42,9 +42,12 @@ PROJECT_LAYERS = [
     ("service/patches.py", "BentoML timeout, concurrency"),
     ("model/", "model lookup"),
 ]
+METRICS = "PokeWatch metrics"
+BENTOML_METRICS = "BentoML metrics middleware"
 LIBRARY_LAYERS = [
-    ("/prometheus_client/", "PokeWatch metrics"),
-    ("/bentoml/_internal/server/http/instruments.py", "BentoML metrics middleware"),
+    # prometheus_client counts for the metrics of whoever called it (`sample_layer`).
+    ("/prometheus_client/", METRICS),
+    ("/bentoml/_internal/server/http/instruments.py", BENTOML_METRICS),
     ("/bentoml/_internal/server/http/traffic.py", "BentoML timeout, concurrency"),
     ("/_bentoml_impl/server/", "BentoML endpoint machinery"),
     ("/_bentoml_sdk/", "BentoML endpoint machinery"),
@@ -91,12 +94,19 @@ def frame_layer(frame: str) -> str | None:
 
 
 def sample_layer(stack: str) -> str:
-    """The layer of one sample (frames outermost first, `;`-separated)."""
+    """The layer of one sample (frames outermost first, `;`-separated). Time in
+    prometheus_client is BentoML's metrics when BentoML's metrics middleware called it,
+    else PokeWatch's."""
+    in_metrics = False
     for frame in reversed(stack.split(";")):
         layer = frame_layer(frame.strip())
-        if layer is not None:
-            return layer
-    return OTHER
+        if layer == METRICS:
+            in_metrics = True
+        elif layer is not None:
+            if not in_metrics:
+                return layer
+            return BENTOML_METRICS if layer == BENTOML_METRICS else METRICS
+    return METRICS if in_metrics else OTHER
 
 
 def layers(raw_lines: Iterable[str]) -> Counter[str]:

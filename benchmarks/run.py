@@ -48,7 +48,7 @@ from typing import IO, TYPE_CHECKING
 
 import httpx
 
-from benchmarks import profile
+from benchmarks import profile, scale
 
 if TYPE_CHECKING:
     from model.lookup import PriceTable
@@ -405,7 +405,15 @@ class App:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def start(app: App, setup: Setup, processes: Processes, port: int) -> subprocess.Popen[bytes]:
+def start(
+    app: App,
+    setup: Setup,
+    processes: Processes,
+    port: int,
+    probe: str = "single",
+    startup_seconds: float = STARTUP_SECONDS,
+) -> subprocess.Popen[bytes]:
+    """The app started and answering `/fair_price` (the body of the `probe` lines)."""
     env = {**setup.env, **app.env}
     if app.redis_db is not None:
         env["POKEWATCH_REDIS__URL"] = f"redis://{REDIS_HOST}:{REDIS_PORT}/{app.redis_db}"
@@ -415,12 +423,12 @@ def start(app: App, setup: Setup, processes: Processes, port: int) -> subprocess
     command = [part.replace("{port}", str(port)) for part in app.command]
     process = processes.start(command, env, output)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_SECONDS
+    deadline = time.monotonic() + startup_seconds
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"{app.name} exited {process.returncode}: see {log_path}")
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{app.name} not ready in {STARTUP_SECONDS} s: see {log_path}")
+            raise RuntimeError(f"{app.name} not ready in {startup_seconds} s: see {log_path}")
         if app.ready:
             with contextlib.suppress(httpx.TransportError):
                 if httpx.get(base + app.ready, timeout=1).status_code == 200:
@@ -431,7 +439,7 @@ def start(app: App, setup: Setup, processes: Processes, port: int) -> subprocess
     # Every worker must answer (uvicorn and BentoML workers start independently).
     answer = httpx.post(
         base + "/fair_price",
-        content=setup.lines["single"].read_bytes().strip(),
+        content=setup.lines[probe].read_bytes().splitlines()[0],
         headers={"X-API-Key": setup.key, "Content-Type": "application/json"},
         timeout=5,
     )
@@ -468,14 +476,20 @@ def start_all(
     return running
 
 
-def measure(running: list[Running], setup: Setup, rounds: int, seconds: float) -> list[Result]:
+def measure(
+    running: list[Running],
+    setup: Setup,
+    rounds: int,
+    seconds: float,
+    workloads: list[Workload] = WORKLOADS,
+) -> list[Result]:
     """Round after round, each workload run on every app in turn: a slow spell of a shared
     machine then hits every app alike, and each figure is the app's median round."""
     runs: dict[tuple[str, str, int], list[Result]] = {}
     for round_number in range(rounds):
-        for workload in WORKLOADS:
+        for workload in workloads:
             lines = workload.lines
-            if lines.startswith("uncached"):
+            if "uncached" in lines:
                 lines = f"{lines}-r{round_number}"
             for server in running:
                 if workload.lines == "batch" and not server.app.batch:
@@ -493,7 +507,7 @@ def measure(running: list[Running], setup: Setup, rounds: int, seconds: float) -
                 found = result(server.app.name, workload, summary, distinct, cpu)
                 runs.setdefault((found.app, found.workload, found.connections), []).append(found)
     apps_order = [server.app.name for server in running]
-    workloads_order = [(workload.name, workload.connections) for workload in WORKLOADS]
+    workloads_order = [(workload.name, workload.connections) for workload in workloads]
     return sorted(
         (median_round(found) for found in runs.values()),
         key=lambda run: (
@@ -520,6 +534,64 @@ def profile_layers(root: int, base: str, setup: Setup, seconds: float) -> dict[s
             recorder.wait(timeout=60)
         found[f"{workload.name} @{workload.connections}"] = profile.collected(pids, out)
     return found
+
+
+SCALE_WORKLOADS = [
+    Workload("post uncached", "POST", "/fair_price", "uncached-64", 64),
+    Workload("post cached", "POST", "/fair_price", "single", 64),
+]
+SCALE_STARTUP_SECONDS = 1800
+
+
+def scale_run(
+    rows: int, setup: Setup, processes: Processes, app: App, rounds: int, seconds: float
+) -> tuple[list[Result], list[str]]:
+    """PokeWatch on the benchmark table, then on a published table of `rows` rows: the
+    lookup runs on both, start-up time and each worker's memory on the big one."""
+    base = start_all([app], setup, processes, warmup=2)
+    results = measure(base, setup, rounds, seconds, SCALE_WORKLOADS)
+    small = [scale.footprint(pid) for pid in profile.worker_pids(base[0].process.pid)]
+    processes.stop(base[0].process)
+    log(f"synthesizing and publishing {rows:,} rows")
+    published = scale.publish_scaled(rows)
+    share = len(published.queries) // rounds
+    for round_number in range(rounds):
+        part = published.queries[round_number * share : (round_number + 1) * share]
+        setup.lines[f"scale-uncached-64-r{round_number}"] = write_lines(
+            setup.home / f"scale-uncached-64-r{round_number}.lines", part
+        )
+        setup.distinct[f"scale-uncached-64-r{round_number}"] = len(part)
+    setup.lines["scale-single"] = write_lines(
+        setup.home / "scale-single.lines", published.queries[-1:]
+    )
+    scaled_app = replace(app, name=f"{app.name}-{rows:,}-rows")
+    port = free_port()
+    started = time.monotonic()
+    process = start(scaled_app, setup, processes, port, "scale-single", SCALE_STARTUP_SECONDS)
+    startup = time.monotonic() - started
+    running = [Running(scaled_app, process, f"http://127.0.0.1:{port}")]
+    workloads = [replace(workload, lines=f"scale-{workload.lines}") for workload in SCALE_WORKLOADS]
+    results += measure(running, setup, rounds, seconds, workloads)
+    large = [scale.footprint(pid) for pid in profile.worker_pids(process.pid)]
+    processes.stop(process)
+    lines = [
+        f"Scale: {published.rows:,} rows ({published.rows // scale.DAYS:,} items x "
+        f"{scale.DAYS} days), synthesized and published in {published.seconds:.0f} s; "
+        f"start-up to ready {startup:.1f} s",
+        "per worker, benchmark table: "
+        + ", ".join(f"RSS {one.rss_mb:,.0f} MB (PSS {one.pss_mb:,.0f})" for one in small),
+        f"per worker, {published.rows:,} rows: "
+        + ", ".join(f"RSS {one.rss_mb:,.0f} MB (PSS {one.pss_mb:,.0f})" for one in large),
+    ]
+    for workload in SCALE_WORKLOADS:
+        ours = [run for run in results if run.workload == workload.name]
+        if len(ours) == 2:
+            lines.append(
+                f"{workload.name} @{workload.connections}: {ours[1].rate:,.0f} req/s on the big "
+                f"table / {ours[0].rate:,.0f} on the benchmark table = "
+                f"{ours[1].rate / ours[0].rate:.2f}x"
+            )
+    return results, lines
 
 
 # PokeWatch with one optimization undone, to measure what it buys (`--variants`).
@@ -775,6 +847,13 @@ def parse_options() -> argparse.Namespace:
         action="store_true",
         help="also py-spy on PokeWatch's workers: the share of each layer (after its runs)",
     )
+    parser.add_argument(
+        "--scale",
+        type=scale.parse_rows,
+        default=None,
+        help="instead: PokeWatch on a synthesized published table of this many rows "
+        "(e.g. 31M): start-up, memory per worker, lookups/s against the benchmark table",
+    )
     options = parser.parse_args()
     if not 1 <= options.redis_db <= 15 - 2 - len(VARIANTS):
         sys.exit(f"--redis-db: 1..{15 - 2 - len(VARIANTS)} (database 0 is left alone)")
@@ -811,6 +890,17 @@ def main() -> None:
     try:
         with terminated_cleanly():
             setup = prepare(work, options.rounds, wrk_path)
+            if options.scale:
+                scale_results, scaled = scale_run(
+                    options.scale,
+                    setup,
+                    processes,
+                    chosen_apps(options)[0],
+                    options.rounds,
+                    options.duration,
+                )
+                print("\n".join(["", *scaled, "", *runs_table(scale_results)]))
+                return
             running = start_all(chosen_apps(options), setup, processes, options.warmup)
             results = measure(running, setup, options.rounds, options.duration)
             for server in running:

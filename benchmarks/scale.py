@@ -1,0 +1,122 @@
+"""The scale workload (`make bench BENCH_ARGS="--scale 31M"`): a published table of that
+many rows, served, measured.
+
+The table repeats the benchmark model's real series: synthetic item `<id>~<n>` takes the
+rows of real item `n mod items`, its own observations cycled over `days` consecutive days
+ending on the real table's last day (two years by default: about 42,000 items for 31 M
+rows, as many as there are Pokémon single printings). It is published for the benchmark's
+production model, so the service serves it as it would a daily publication.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from model.artifact import PREDICTION_COLUMNS, TrainedModel
+
+DAYS = 730
+SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMG]?)$", re.IGNORECASE)
+UNITS = {"": 1, "K": 1_000, "M": 1_000_000, "G": 1_000_000_000}
+
+
+def parse_rows(text: str) -> int:
+    """`31M`, `1.5M`, `300K` or a plain number of rows."""
+    found = SIZE.fullmatch(text.strip())
+    if found is None:
+        raise ValueError(f"--scale: {text!r} is not a row count like 31M")
+    return int(float(found[1]) * UNITS[found[2].upper()])
+
+
+def synthesize(trained: TrainedModel, rows: int, days: int = DAYS) -> TrainedModel:
+    """`rows` priced rows (rounded down to whole items of `days` days) from `trained`."""
+    real = trained.predictions.sort_values(["item_id", "date"], ignore_index=True)
+    codes, uniques = pd.factorize(real["item_id"], sort=True)
+    originals = [str(item_id) for item_id in uniques]
+    starts = np.searchsorted(codes, np.arange(len(originals)))
+    lengths = np.diff(np.append(starts, len(codes)))
+    count = max(1, rows // days)
+    source = np.arange(count) % len(originals)
+    # Row r of synthetic item j is real row starts[s] + (r mod lengths[s]), s = source[j].
+    offsets = np.tile(np.arange(days), count) % np.repeat(lengths[source], days)
+    picked = np.repeat(starts[source], days) + offsets
+    last = real["date"].max()
+    dates = pd.DatetimeIndex(pd.date_range(end=last, periods=days, freq="D"))
+    ids = [f"{originals[s]}~{j}" for j, s in enumerate(source)]
+    predictions = pd.DataFrame(
+        {
+            "item_id": pd.Categorical.from_codes(np.repeat(np.arange(count), days), pd.Index(ids)),
+            "date": np.tile(dates.to_numpy(), count),
+            **{
+                column: real[column].to_numpy()[picked]
+                for column in PREDICTION_COLUMNS
+                if column not in ("item_id", "date") and column in real
+            },
+        }
+    )
+    items = trained.items.set_index("item_id").loc[[originals[s] for s in source]].reset_index()
+    items["item_id"] = ids
+    return TrainedModel(trained.model, items, predictions, dict(trained.info))
+
+
+@dataclass(frozen=True)
+class Footprint:
+    rss_mb: float  # resident set, shared file pages included
+    pss_mb: float  # proportional share: shared pages divided among the processes mapping them
+
+
+def footprint(pid: int) -> Footprint:
+    """A process's memory from /proc (`smaps_rollup`)."""
+    fields: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        name, _, value = line.partition(":")
+        parts = value.split()
+        if len(parts) == 2 and parts[1] == "kB":
+            fields[name] = int(parts[0]) / 1024
+    return Footprint(fields.get("Rss", 0.0), fields.get("Pss", 0.0))
+
+
+@dataclass(frozen=True)
+class Published:
+    rows: int
+    seconds: float  # to synthesize and publish
+    queries: list[bytes]  # /fair_price bodies over the whole table, shuffled
+
+
+def publish_scaled(rows: int, queries: int = 200_000) -> Published:
+    """Publish a `rows`-row table for the store's production model (in this process's
+    BENTOML_HOME), and `queries` random queries of it."""
+    from model.settings import load_settings
+    from service.settings import ServiceSettings
+    from service.store import Store
+
+    started = time.monotonic()
+    settings = load_settings(ServiceSettings)
+    store = Store.from_settings(settings.store)
+    selection = store.select()
+    if selection is None:
+        raise SystemExit("no production model to publish the scale table for")
+    scaled = synthesize(store.load(selection), rows)
+    store.publications.publish(selection.model.tag, scaled)
+    seconds = time.monotonic() - started
+    chooser = np.random.default_rng(6)
+    ids = scaled.items["item_id"].to_numpy()
+    days = pd.date_range(end=scaled.predictions["date"].max(), periods=DAYS, freq="D")
+    bodies = [
+        json.dumps({"card_id": str(ids[item]), "date": days[day].date().isoformat()}).encode()
+        for item, day in zip(
+            chooser.integers(0, len(ids), queries),
+            chooser.integers(0, DAYS, queries),
+            strict=True,
+        )
+    ]
+    return Published(len(scaled.predictions), seconds, bodies)
+
+
+__all__ = ["Footprint", "Published", "footprint", "parse_rows", "publish_scaled", "synthesize"]
