@@ -116,21 +116,25 @@ class MemoryLimiter:
         self.tats = {key: tat for key, tat in self.tats.items() if tat > now}
 
 
+# Takes up to ARGV[3] tokens, at least ARGV[4] (else none): {granted, occupancy, retry}.
+# The exact limiter asks for exactly its cost; the leased one for a lease.
 GCRA_SCRIPT = """
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
+local want = tonumber(ARGV[3])
+local need = tonumber(ARGV[4])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 local span = interval * burst
 local base = math.max(tat, now)
-local new_tat = base + interval * cost
-if new_tat - now > span then
-  return {0, tostring(base - now), tostring(new_tat - now - span)}
+local grant = math.min(want, math.floor((span - (base - now)) / interval + 1e-9))
+if grant < need then
+  return {0, tostring(base - now), tostring(base + interval * need - now - span)}
 end
+local new_tat = base + interval * grant
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
-return {1, tostring(new_tat - now), '0'}
+return {grant, tostring(new_tat - now), '0'}
 """
 
 
@@ -159,7 +163,7 @@ class RedisLimiter:
     async def hit(self, key: str, policy: Policy, cost: int = 1) -> Decision:
         answer = await self.guard.call(
             lambda: self.script(
-                keys=[self.prefix + key], args=[policy.interval_us, policy.burst, cost]
+                keys=[self.prefix + key], args=[policy.interval_us, policy.burst, cost, cost]
             )
         )
         if answer is None:
@@ -169,25 +173,6 @@ class RedisLimiter:
 
     async def close(self) -> None:
         await self.guard.close()
-
-
-LEASE_SCRIPT = """
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local want = tonumber(ARGV[3])
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-local span = interval * burst
-local base = math.max(tat, now)
-local grant = math.min(want, math.floor((span - (base - now)) / interval + 1e-9))
-if grant < 1 then
-  return {0, tostring(base - now), tostring(base + interval - now - span)}
-end
-local new_tat = base + interval * grant
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
-return {grant, tostring(new_tat - now), '0'}
-"""
 
 
 @dataclass
@@ -217,14 +202,6 @@ class LeasedLimiter(RedisLimiter):
         self.clock = clock
         self.max_keys = max_keys
         self.leases: dict[str, Lease] = {}
-        self.lease_script = guard.client.register_script(LEASE_SCRIPT)
-
-    async def warm_up(self) -> None:
-        await super().warm_up()
-        await self.guard.call(
-            lambda: self.guard.client.script_load(LEASE_SCRIPT),
-            timeout=max(1.0, self.guard.settings.timeout_seconds * 10),
-        )
 
     async def hit(self, key: str, policy: Policy, cost: int = 1) -> Decision:
         now = self.clock() * MICROSECONDS
@@ -233,10 +210,11 @@ class LeasedLimiter(RedisLimiter):
             lease.tokens -= cost
             occupied = lease.occupied_us - (now - lease.at_us)
             return self._decision(True, occupied, 0.0, policy, lease.tokens)
-        want = max(self.lease_tokens, cost - (lease.tokens if lease else 0))
+        need = cost - (lease.tokens if lease else 0)
         answer = await self.guard.call(
-            lambda: self.lease_script(
-                keys=[self.prefix + key], args=[policy.interval_us, policy.burst, want]
+            lambda: self.script(
+                keys=[self.prefix + key],
+                args=[policy.interval_us, policy.burst, max(self.lease_tokens, need), need],
             )
         )
         if answer is None:

@@ -5,21 +5,9 @@ import pandas as pd
 import pytest
 
 from benchmarks.scale import parse_rows, synthesize
-from model.artifact import TrainedModel, build_trained_model
-from model.evaluation import BacktestSettings
+from model.artifact import TrainedModel
 from model.predictor import Predictor
 from model.signals import SignalThresholds
-from model.strategies import FairPriceModel
-from tests.model.conftest import SMALL_PRICES, make_prices
-
-
-@pytest.fixture
-def trained() -> TrainedModel:
-    return build_trained_model(
-        make_prices(SMALL_PRICES),
-        FairPriceModel("mean3", horizon=1),
-        BacktestSettings(min_history_days=1),
-    )
 
 
 @pytest.mark.parametrize(

@@ -81,15 +81,16 @@ def test_leased_grants_within_the_stated_bound_of_the_exact_limit() -> None:
 def test_leased_uses_one_round_trip_per_lease() -> None:
     async def scenario() -> tuple[int, int, int]:
         limiter = LeasedLimiter(guard(), WORKERS, LEASE)
+        await limiter.warm_up()
         calls = 0
-        script = limiter.lease_script
+        script = limiter.script
 
         async def counted(**kwargs: object) -> object:
             nonlocal calls
             calls += 1
             return await script(**kwargs)
 
-        limiter.lease_script = counted  # type: ignore[assignment]
+        limiter.script = counted  # type: ignore[assignment]
         key = f"test:{uuid.uuid4().hex}"
         decisions = [await limiter.hit(key, POLICY) for _ in range(35)]
         await limiter.close()
