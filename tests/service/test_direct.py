@@ -164,17 +164,17 @@ def test_direct_answers_carry_the_cors_policy() -> None:
 
     @bentoml.service
     class Echo:
-        @bentoml.api
+        @bentoml.api  # type: ignore[untyped-decorator]
         async def echo(self, text: str) -> Any:
             return Response(text.encode(), media_type="text/plain")
 
     async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
         await Response(status_code=404)(scope, receive, send)
 
-    instance = Echo.inner()
+    instance = Echo.inner()  # type: ignore[attr-defined]
     app = DirectApiMiddleware(
         not_found,
-        apis=[Echo.apis["echo"]],
+        apis=[Echo.apis["echo"]],  # type: ignore[attr-defined]
         service=lambda: instance,
         enabled=True,
         cors=direct_cors(CorsConfig(allow_origins=["https://app.example"])),

@@ -12,6 +12,7 @@ import asyncio
 import random
 import time
 import uuid
+from collections.abc import Sequence
 
 import pytest
 import redis
@@ -40,7 +41,7 @@ def shared_redis() -> None:
         pytest.skip("no Redis on 127.0.0.1:6379")
 
 
-async def hammer(limiters: list[RedisLimiter], key: str, seconds: float) -> tuple[int, float]:
+async def hammer(limiters: Sequence[RedisLimiter], key: str, seconds: float) -> tuple[int, float]:
     """Requests from every worker in a random order for `seconds`: (granted, elapsed)."""
     chooser = random.Random(7)
     granted = 0
@@ -85,10 +86,10 @@ def test_leased_uses_one_round_trip_per_lease() -> None:
         calls = 0
         script = limiter.script
 
-        async def counted(**kwargs: object) -> object:
+        async def counted(keys: list[str], args: list[float]) -> object:
             nonlocal calls
             calls += 1
-            return await script(**kwargs)
+            return await script(keys=keys, args=args)
 
         limiter.script = counted  # type: ignore[assignment]
         key = f"test:{uuid.uuid4().hex}"
