@@ -864,7 +864,9 @@ def chosen_apps(options: argparse.Namespace) -> list[App]:
     """The three apps, the variants after PokeWatch with `--variants`; `--only` picks any."""
     chosen = apps()
     variants = [
-        replace(chosen[0], name=name, batch=False, env=env) for name, env in VARIANTS.items()
+        # The leased limiter changes batch calls too (each costs 10 tokens).
+        replace(chosen[0], name=name, batch=name == "pokewatch-leased", env=env)
+        for name, env in VARIANTS.items()
     ]
     if options.only:
         chosen = [app for app in chosen[:1] + variants + chosen[1:] if app.name in options.only]
