@@ -7,7 +7,7 @@ collecting, half while scoring: the trial waits for the phase to begin, then for
 part of its measured length), check that nothing is torn (every partition reads back
 without duplicates, every visible publication verifies, the jobs file reads), rerun the
 day and check that it completes with every row once. `POKEWATCH_KILL_TRIALS` sets the
-number of trials (4 in make test).
+number of trials (2 in make test: one in each phase).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from tests.pipelines.fake_tcgcsv import GROUPS, FakeTcgcsv, fixture_days
 
 pytestmark = pytest.mark.slow
 
-TRIALS = int(os.environ.get("POKEWATCH_KILL_TRIALS", "4"))
+TRIALS = int(os.environ.get("POKEWATCH_KILL_TRIALS", "2"))
 FIRST_DAY = date(2026, 11, 1)
 POKEWATCH = Path(sys.executable).with_name("pokewatch")
 
