@@ -68,7 +68,8 @@ container-check: install
 
 # Not part of `make test`: PokeWatch vs a FastAPI peer and a bare Starlette ceiling, on
 # loopback with wrk (installed from Debian if missing) and the shared Redis on 6379
-# (databases 12 and 13, flushed); prints the table (docs/performance.md).
+# (one database per app from 9 on, flushed); prints the table and the targets it met
+# (docs/performance.md).
 bench: install
 	uv pip install --quiet --python $(BIN)/python -e ".[bench]"
 	python -m benchmarks.run $(BENCH_ARGS)

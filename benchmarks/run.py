@@ -889,6 +889,7 @@ def main() -> None:
     processes = Processes()
     results: list[Result] = []
     profiles: dict[str, Counter[str]] = {}
+    chosen = chosen_apps(options)
     try:
         with terminated_cleanly():
             setup = prepare(work, options.rounds, wrk_path)
@@ -897,13 +898,13 @@ def main() -> None:
                     options.scale,
                     setup,
                     processes,
-                    chosen_apps(options)[0],
+                    chosen[0],
                     options.rounds,
                     options.duration,
                 )
                 print("\n".join(["", *scaled, "", *runs_table(scale_results)]))
                 return
-            running = start_all(chosen_apps(options), setup, processes, options.warmup)
+            running = start_all(chosen, setup, processes, options.warmup)
             results = measure(running, setup, options.rounds, options.duration)
             for server in running:
                 if options.profile and server.app.name == "pokewatch":
@@ -912,7 +913,7 @@ def main() -> None:
                     )
     finally:
         processes.stop_all()
-        for app in chosen_apps(options):
+        for app in chosen:
             if app.redis_db is not None:
                 redis_command(app.redis_db, "FLUSHDB")
         if options.keep:

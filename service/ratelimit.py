@@ -233,7 +233,7 @@ class LeasedLimiter(RedisLimiter):
         lease = self.leases.get(key)
         if lease is None:
             if len(self.leases) >= self.max_keys:
-                # Forgetting held tokens only ever refuses more, never grants more.
+                # Empty leases hold nothing: forgetting them changes no decision.
                 self.leases = {name: held for name, held in self.leases.items() if held.tokens}
             lease = self.leases[key] = Lease(0, 0.0, 0.0)
         return lease
