@@ -21,7 +21,7 @@ def load_predictor(settings: ServiceSettings) -> Predictor:
     if selection is None:
         raise SystemExit(f"no usable production model in {store.registry.root}: pokewatch train")
     return Predictor(
-        store.load(selection),
+        store.table(selection),
         selection.model.tag,
         settings.model.thresholds,
         settings.model.min_observed_days,

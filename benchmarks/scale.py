@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from model.artifact import PREDICTION_COLUMNS, TrainedModel
+from model.lookup import ROWS_FILE
 
 DAYS = 730
 SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMG]?)$", re.IGNORECASE)
@@ -34,9 +35,17 @@ def parse_rows(text: str) -> int:
     return int(float(found[1]) * UNITS[found[2].upper()])
 
 
-def synthesize(trained: TrainedModel, rows: int, days: int = DAYS) -> TrainedModel:
-    """`rows` priced rows (rounded down to whole items of `days` days) from `trained`."""
-    real = trained.predictions.sort_values(["item_id", "date"], ignore_index=True)
+@dataclass(frozen=True)
+class Repeated:
+    frame: pd.DataFrame  # the rows of every synthetic item, by item then date
+    ids: list[str]  # the synthetic items, `<real id>~<n>`
+    sources: list[str]  # the real item each one repeats
+
+
+def repeat_series(frame: pd.DataFrame, rows: int, days: int = DAYS) -> Repeated:
+    """`rows` rows (rounded down to whole items of `days` days) of `frame`'s series (rows
+    with `item_id` and `date`; every other column is copied along with its row)."""
+    real = frame.sort_values(["item_id", "date"], ignore_index=True)
     codes, uniques = pd.factorize(real["item_id"], sort=True)
     originals = [str(item_id) for item_id in uniques]
     starts = np.searchsorted(codes, np.arange(len(originals)))
@@ -46,23 +55,29 @@ def synthesize(trained: TrainedModel, rows: int, days: int = DAYS) -> TrainedMod
     # Row r of synthetic item j is real row starts[s] + (r mod lengths[s]), s = source[j].
     offsets = np.tile(np.arange(days), count) % np.repeat(lengths[source], days)
     picked = np.repeat(starts[source], days) + offsets
-    last = real["date"].max()
-    dates = pd.DatetimeIndex(pd.date_range(end=last, periods=days, freq="D"))
+    dates = pd.date_range(end=real["date"].max(), periods=days, freq="D")
     ids = [f"{originals[s]}~{j}" for j, s in enumerate(source)]
-    predictions = pd.DataFrame(
+    repeated = pd.DataFrame(
         {
             "item_id": pd.Categorical.from_codes(np.repeat(np.arange(count), days), pd.Index(ids)),
             "date": np.tile(dates.to_numpy(), count),
             **{
-                column: real[column].to_numpy()[picked]
-                for column in PREDICTION_COLUMNS
-                if column not in ("item_id", "date") and column in real
+                column: real[column].take(picked).reset_index(drop=True)
+                for column in real.columns
+                if column not in ("item_id", "date")
             },
         }
     )
-    items = trained.items.set_index("item_id").loc[[originals[s] for s in source]].reset_index()
-    items["item_id"] = ids
-    return TrainedModel(trained.model, items, predictions, dict(trained.info))
+    return Repeated(repeated, ids, [originals[s] for s in source])
+
+
+def synthesize(trained: TrainedModel, rows: int, days: int = DAYS) -> TrainedModel:
+    """`rows` priced rows (rounded down to whole items of `days` days) from `trained`."""
+    columns = [column for column in PREDICTION_COLUMNS if column in trained.predictions]
+    repeated = repeat_series(trained.predictions[columns], rows, days)
+    items = trained.items.set_index("item_id").loc[repeated.sources].reset_index()
+    items["item_id"] = repeated.ids
+    return TrainedModel(trained.model, items, repeated.frame, dict(trained.info))
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,7 @@ def footprint(pid: int) -> Footprint:
 class Published:
     rows: int
     seconds: float  # to synthesize and publish
+    table_mb: float  # the served layout's row file (`model.lookup.ROWS_FILE`)
     queries: list[bytes]  # /fair_price bodies over the whole table, shuffled
 
 
@@ -103,8 +119,9 @@ def publish_scaled(rows: int, queries: int = 200_000) -> Published:
     if selection is None:
         raise SystemExit("no production model to publish the scale table for")
     scaled = synthesize(store.load(selection), rows)
-    store.publications.publish(selection.model.tag, scaled)
+    publication = store.publications.publish(selection.model.tag, scaled)
     seconds = time.monotonic() - started
+    table_mb = (publication.path / ROWS_FILE).stat().st_size / 2**20
     chooser = np.random.default_rng(6)
     ids = scaled.items["item_id"].to_numpy()
     days = pd.date_range(end=scaled.predictions["date"].max(), periods=DAYS, freq="D")
@@ -116,7 +133,16 @@ def publish_scaled(rows: int, queries: int = 200_000) -> Published:
             strict=True,
         )
     ]
-    return Published(len(scaled.predictions), seconds, bodies)
+    return Published(len(scaled.predictions), seconds, table_mb, bodies)
 
 
-__all__ = ["Footprint", "Published", "footprint", "parse_rows", "publish_scaled", "synthesize"]
+__all__ = [
+    "Footprint",
+    "Published",
+    "Repeated",
+    "footprint",
+    "parse_rows",
+    "publish_scaled",
+    "repeat_series",
+    "synthesize",
+]

@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message
 
+from model.artifact import price_table
 from model.catalog import Catalog
 from model.data import load_prices
 from model.predictor import Predictor
@@ -35,7 +36,7 @@ from model.training import train
 def catalog() -> Catalog:
     settings = ModelSettings(strategy="mean3")
     trained = train(load_prices().valid, settings).trained
-    return Catalog(Predictor(trained, "bench", settings.thresholds))
+    return Catalog(Predictor(price_table(trained), "bench", settings.thresholds))
 
 
 def apps(answer: Callable[[str], bytes]) -> dict[str, ASGIApp]:

@@ -9,7 +9,10 @@ record of what was fitted and the band's latest calibration; the fit is stored w
 never as a pickle.
 
 A published table (`model.scoring`) has the same `items.parquet`, `predictions.parquet`
-and `model.json` files, extended to the newest collected day.
+and `model.json` files, extended to the newest collected day. Every artifact this version
+saves (format 5, and publications of older models) also holds the served layout of its
+predictions (`model.lookup`: `table.arrow`, `table_items.arrow`), which the service
+memory-maps instead of reading the parquet.
 """
 
 from __future__ import annotations
@@ -25,14 +28,16 @@ import pandas as pd
 from model.band import BandSettings
 from model.evaluation import BacktestSettings, OutOfSample, out_of_sample
 from model.features import FEATURE_SCHEMA_VERSION, price_panels
+from model.lookup import ROWS_FILE, PriceTable
 from model.schema import OPTIONAL_TEXT_COLUMNS
 from model.strategies import FairPriceModel
 
 MODEL_NAME = "pokewatch-fair-price"  # the name in the BentoML model store
-ARTIFACT_FORMAT = 4
-# Formats 1 (no band columns), 2 (no stored fit) and 3 (no buy price) are still read and
-# served; formats 3 and 4 can score new days (3 with a fit of its feature version only).
-READABLE_FORMATS = (1, 2, 3, 4)
+ARTIFACT_FORMAT = 5
+# Formats 1 (no band columns), 2 (no stored fit), 3 (no buy price) and 4 (no served
+# layout: the service builds it from the parquet) are still read and served; formats 3 to
+# 5 can score new days (3 with a fit of its feature version only).
+READABLE_FORMATS = (1, 2, 3, 4, 5)
 ITEMS_FILE = "items.parquet"
 PREDICTIONS_FILE = "predictions.parquet"
 INFO_FILE = "model.json"
@@ -160,20 +165,40 @@ def save_trained_model(trained: TrainedModel, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     trained.items.to_parquet(directory / ITEMS_FILE, index=False)
     trained.predictions.to_parquet(directory / PREDICTIONS_FILE, index=False)
+    price_table(trained).save(directory)
     save_state = trained.model.definition.save_state
     if save_state is not None and trained.model.state is not None:
         save_state(trained.model.state, directory / STATE_FILE)
     (directory / INFO_FILE).write_text(json.dumps(trained.info, indent=2, default=_json_default))
 
 
-def load_trained_model(directory: Path, with_state: bool = False) -> TrainedModel:
-    """The artifact in `directory`; `with_state` also loads the fit (needs the train extra)."""
-    info = json.loads((directory / INFO_FILE).read_text())
+def price_table(trained: TrainedModel) -> PriceTable:
+    """The served layout of a trained model's predictions (`model.lookup`)."""
+    return PriceTable.build(trained.predictions, trained.items, trained.info)
+
+
+def load_price_table(directory: Path) -> PriceTable:
+    """The served table of the artifact in `directory`: its saved layout memory-mapped, or
+    (formats before 5) built from its predictions."""
+    info = _read_info(directory)
+    if (directory / ROWS_FILE).is_file():
+        return PriceTable.load(directory, pd.read_parquet(directory / ITEMS_FILE), info)
+    return price_table(load_trained_model(directory))
+
+
+def _read_info(directory: Path) -> dict[str, Any]:
+    info: dict[str, Any] = json.loads((directory / INFO_FILE).read_text())
     if info.get("format") not in READABLE_FORMATS:
         raise ValueError(
             f"model artifact format {info.get('format')!r} in {directory} is not one of "
             f"{', '.join(map(str, READABLE_FORMATS))}; retrain with this version (pokewatch train)"
         )
+    return info
+
+
+def load_trained_model(directory: Path, with_state: bool = False) -> TrainedModel:
+    """The artifact in `directory`; `with_state` also loads the fit (needs the train extra)."""
+    info = _read_info(directory)
     model = FairPriceModel(
         info["strategy"],
         int(info["horizon"]),

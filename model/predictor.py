@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from model.artifact import TrainedModel
 from model.lookup import (
     LATEST_DAY,
     IntArray,
@@ -166,19 +165,19 @@ class Predictor:
 
     def __init__(
         self,
-        trained: TrainedModel,
+        table: PriceTable,
         model_version: str,
         thresholds: SignalThresholds,
         min_observed_days: int = 1,
     ) -> None:
-        self.table = PriceTable(trained)
+        self.table = table
         self.model_version = model_version
-        self.version = str(trained.info.get("published") or model_version)
+        self.version = str(table.info.get("published") or model_version)
         self.thresholds = thresholds
         self.min_observed_days = min_observed_days
-        self.info = trained.info
-        self.data_as_of = date.fromisoformat(trained.data_as_of)
-        self.items = trained.items.set_index("item_id").loc[self.table.item_ids]
+        self.info = table.info
+        self.data_as_of = table.data_as_of
+        self.items = table.items
 
     def freshness(self, now: datetime, stale_after_hours: float) -> Freshness:
         return freshness(self.data_as_of, now, stale_after_hours)
@@ -186,11 +185,11 @@ class Predictor:
     def priced(self, rows: IntArray, positions: IntArray) -> PricedRows:
         """The answer fields of table `rows` (of the items at `positions`)."""
         table = self.table
-        market = table.market[rows]
-        buy = table.buy[rows]
-        fair = np.round(table.fair[rows], 2)
-        low = np.round(table.low[rows], 2)
-        high = np.round(table.high[rows], 2)
+        market = table.market.take(rows)
+        buy = table.buy.take(rows)
+        fair = table.fair.take(rows)
+        low = table.low.take(rows)
+        high = table.high.take(rows)
         deviation_pct = deviation(market, fair)
         codes = rule_codes(market, fair, low, high, self.thresholds, buy)
         history_days = rows - table.first_row[positions] + 1
@@ -201,7 +200,7 @@ class Predictor:
         codes = np.where(scored, codes, HOLD_CODE).astype(np.int8)
         return PricedRows(
             rows=rows,
-            days=table.days[rows],
+            days=table.day_numbers(rows),
             market=market,
             buy=buy,
             fair=fair,
@@ -263,7 +262,7 @@ class Predictor:
         position = self.position(card_id)
         table = self.table
         rows = np.arange(table.first_row[position], table.last_row[position] + 1)
-        days = table.days[rows]
+        days = table.day_numbers(rows)
         keep = np.ones(len(rows), dtype=bool)
         if start is not None:
             keep &= days >= start

@@ -327,7 +327,7 @@ def run_alerts(
             if selection is None:
                 raise StoreError("no production model to evaluate the rules with")
             predictor = Predictor(
-                store.load(selection),
+                store.table(selection),
                 selection.model.tag,
                 settings.model.thresholds,
                 settings.model.min_observed_days,

@@ -246,7 +246,7 @@ def predict_command(
     if selection is None:
         raise _fail(f"no usable production model in {store.registry.root}: pokewatch train")
     predictor = Predictor(
-        store.load(selection),
+        store.table(selection),
         selection.model.tag,
         settings.model.thresholds,
         settings.model.min_observed_days,

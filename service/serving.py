@@ -70,7 +70,7 @@ class Serving:
 
     def _predictor(self, selection: Selection) -> tuple[Predictor, Catalog]:
         predictor = Predictor(
-            self.store.load(selection),
+            self.store.table(selection),
             selection.model.tag,
             self.settings.model.thresholds,
             self.settings.model.min_observed_days,

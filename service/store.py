@@ -52,9 +52,11 @@ from model.artifact import (
     MODEL_NAME,
     PREDICTIONS_FILE,
     TrainedModel,
+    load_price_table,
     load_trained_model,
     save_trained_model,
 )
+from model.lookup import PriceTable
 from service.files import atomic_write_bytes, fsync_directory
 from service.settings import StoreSettings
 
@@ -476,6 +478,11 @@ class Selection:
     def version(self) -> str:
         return self.publication.id if self.publication else self.model.tag
 
+    @property
+    def path(self) -> Path:
+        """The directory of the table served: the publication's, else the model's."""
+        return self.publication.path if self.publication else self.model.path
+
 
 @dataclass
 class Store:
@@ -539,6 +546,10 @@ class Store:
         if selection.publication is not None:
             return self.publications.load(selection.publication)
         return selection.registry.load(selection.model)
+
+    def table(self, selection: Selection) -> PriceTable:
+        """The selection's served table, memory-mapped (`model.lookup`)."""
+        return load_price_table(selection.path)
 
 
 def _pinned(registry: ModelRegistry, tag: str) -> StoredModel | None:

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from hypothesis import strategies as st
 
-from model.artifact import TrainedModel, build_trained_model
+from model.artifact import TrainedModel, build_trained_model, price_table
 from model.evaluation import BacktestSettings
 from model.features import price_panel
 from model.predictor import Predictor
@@ -95,7 +95,7 @@ def trained(small_prices: pd.DataFrame) -> TrainedModel:
 
 @pytest.fixture
 def predictor(trained: TrainedModel) -> Predictor:
-    return Predictor(trained, "test-version", SignalThresholds(rule="fixed"))
+    return Predictor(price_table(trained), "test-version", SignalThresholds(rule="fixed"))
 
 
 # Random gappy panels for the no-look-ahead property tests.

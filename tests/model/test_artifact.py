@@ -15,11 +15,14 @@ from model.artifact import (
     STATE_FILE,
     TrainedModel,
     build_trained_model,
+    load_price_table,
     load_trained_model,
+    price_table,
     save_trained_model,
 )
 from model.evaluation import BacktestSettings
 from model.features import FEATURE_SCHEMA_VERSION, Panels
+from model.lookup import INDEX_FILE, ROWS_FILE
 from model.strategies import STRATEGIES, FairPriceModel, Fitted, Forecast, Hyper, Strategy
 from tests.model.conftest import day
 
@@ -85,7 +88,13 @@ def test_build_trained_model(trained: TrainedModel, small_prices: pd.DataFrame) 
 def test_round_trip(trained: TrainedModel, tmp_path: Path) -> None:
     directory = tmp_path / "nested" / "artifact"
     save_trained_model(trained, directory)
-    assert {path.name for path in directory.iterdir()} == {ITEMS_FILE, PREDICTIONS_FILE, INFO_FILE}
+    assert {path.name for path in directory.iterdir()} == {
+        ITEMS_FILE,
+        PREDICTIONS_FILE,
+        INFO_FILE,
+        ROWS_FILE,
+        INDEX_FILE,
+    }
 
     loaded = load_trained_model(directory)
     assert loaded.model == trained.model
@@ -131,10 +140,40 @@ def test_format_mismatch_raises(trained: TrainedModel, tmp_path: Path, bad_forma
         info["format"] = bad_format
     (tmp_path / INFO_FILE).write_text(json.dumps(info))
 
-    with pytest.raises(
-        ValueError, match=r"model artifact format .* is not one of 1, 2, 3, 4; retrain"
-    ):
-        load_trained_model(tmp_path)
+    for load in (load_trained_model, load_price_table):
+        with pytest.raises(
+            ValueError, match=r"model artifact format .* is not one of 1, 2, 3, 4, 5; retrain"
+        ):
+            load(tmp_path)
+
+
+def test_the_served_table_is_mapped_from_the_artifact(
+    trained: TrainedModel, tmp_path: Path
+) -> None:
+    save_trained_model(trained, tmp_path)
+    served = load_price_table(tmp_path)
+    assert not served.days.flags.owndata  # mapped, not read
+    built = price_table(trained)
+    assert served.item_ids == built.item_ids
+    assert served.data_as_of == built.data_as_of
+    assert served.info == trained.info
+    pd.testing.assert_frame_equal(served.items, built.items)
+    rows = np.arange(built.rows)
+    assert np.array_equal(served.day_numbers(rows), built.day_numbers(rows))
+    for name, column in built.prices.items():
+        assert np.array_equal(served.prices[name].take(rows), column.take(rows), equal_nan=True)
+
+
+def test_an_artifact_without_the_served_layout_is_built_from_its_predictions(
+    trained: TrainedModel, tmp_path: Path
+) -> None:
+    # Format 4 and older: no table files.
+    save_trained_model(trained, tmp_path)
+    (tmp_path / ROWS_FILE).unlink()
+    (tmp_path / INDEX_FILE).unlink()
+    served = load_price_table(tmp_path)
+    assert served.days.flags.owndata
+    assert served.item_ids == price_table(trained).item_ids
 
 
 def panel_prices(panel: pd.DataFrame) -> pd.DataFrame:

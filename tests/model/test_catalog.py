@@ -6,7 +6,7 @@ from typing import Any
 import orjson
 import pytest
 
-from model.artifact import TrainedModel
+from model.artifact import TrainedModel, price_table
 from model.catalog import (
     CardQuery,
     Catalog,
@@ -38,7 +38,7 @@ def named(trained: TrainedModel) -> Predictor:
         items.loc[item_id, "name"] = name
         items.loc[item_id, "number"] = number
     renamed = TrainedModel(trained.model, items.reset_index(), trained.predictions, trained.info)
-    return Predictor(renamed, "test-version", SignalThresholds(rule="fixed"))
+    return Predictor(price_table(renamed), "test-version", SignalThresholds(rule="fixed"))
 
 
 @pytest.fixture
@@ -216,7 +216,7 @@ def test_backtest_comes_from_the_training_record(trained: TrainedModel) -> None:
             {"signal": "SELL", "count": 0, "mean_forward_return": math.nan, "hit_rate": math.nan},
         ],
     )
-    catalog = Catalog(Predictor(trained, "v", SignalThresholds()))
+    catalog = Catalog(Predictor(price_table(trained), "v", SignalThresholds()))
     assert catalog.backtest(Signal.BUY) == {
         "horizon_days": 7,
         "count": 12,
@@ -228,7 +228,10 @@ def test_backtest_comes_from_the_training_record(trained: TrainedModel) -> None:
     assert sell is not None
     assert sell["hit_rate"] is None
     trained.info.pop("signal_returns")
-    assert Catalog(Predictor(trained, "v", SignalThresholds())).backtest(Signal.BUY) is None
+    assert (
+        Catalog(Predictor(price_table(trained), "v", SignalThresholds())).backtest(Signal.BUY)
+        is None
+    )
 
 
 def test_compatibility_cards_page(catalog: Catalog) -> None:

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from model import gbm
+from model.artifact import price_table
 from model.data import load_prices
 from model.evaluation import BacktestSettings, backtest, evaluate, signal_returns
 from model.features import LISTING_COLUMNS, Panels, held_out_items, price_panels
@@ -202,7 +203,7 @@ def test_sets_are_named_from_the_groups_file(singles: pd.DataFrame) -> None:
     from model.training import train
 
     trained = train(singles, ModelSettings(strategy="last", backtest=SHORT)).trained
-    sets = Catalog(Predictor(trained, "v", SignalThresholds())).sets()
+    sets = Catalog(Predictor(price_table(trained), "v", SignalThresholds())).sets()
     named = {entry["set_code"]: entry["set_name"] for entry in sets}
     assert named == {
         "630": "Fossil",
@@ -218,7 +219,7 @@ def test_search_finds_the_cards_of_a_set_by_its_name(singles: pd.DataFrame) -> N
     from model.training import train
 
     trained = train(singles, ModelSettings(strategy="last", backtest=SHORT)).trained
-    catalog = Catalog(Predictor(trained, "v", SignalThresholds()))
+    catalog = Catalog(Predictor(price_table(trained), "v", SignalThresholds()))
     page = catalog.search(CardQuery(text="shiny vault"), 10_000)
     expected = set(singles.loc[singles["set_name"] == "Shining Fates: Shiny Vault", "item_id"])
     assert page.total == len(expected)

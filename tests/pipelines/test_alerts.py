@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from model.alerts import Rule, RuleKind
-from model.artifact import build_trained_model
+from model.artifact import build_trained_model, price_table
 from model.evaluation import BacktestSettings
 from model.predictor import Predictor
 from model.settings import load_settings
@@ -73,7 +73,9 @@ def predictor() -> Predictor:
     trained = build_trained_model(
         make_prices(SMALL_PRICES), FairPriceModel("last", horizon=1), BacktestSettings()
     )
-    return Predictor(trained, "test:1", load_settings(PipelineSettings).model.thresholds)
+    return Predictor(
+        price_table(trained), "test:1", load_settings(PipelineSettings).model.thresholds
+    )
 
 
 @pytest.fixture

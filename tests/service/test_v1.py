@@ -19,23 +19,32 @@ from model.settings import load_settings
 from model.signals import Signal
 from service.keys import KeysFile, Scope
 from service.settings import ScheduleSettings, ServiceSettings, StoreSettings
-from service.store import Store
+from service.store import Selection, Store
 from service.v1 import CachePolicy, best_match
 from tests.v1_routes import BATCH_ROUTES, CHARIZARD, SEALED, UNCACHED_PREFIXES, V1_ROUTES
 
 
 @pytest.fixture(scope="module")
-def table(served_tag: str) -> TrainedModel:
-    store = Store.from_settings(StoreSettings())
-    selection = store.select()
+def selection(served_tag: str) -> Selection:
+    selection = Store.from_settings(StoreSettings()).select()
     assert selection is not None
-    return store.load(selection)
+    return selection
 
 
 @pytest.fixture(scope="module")
-def predictor(table: TrainedModel, served_tag: str) -> Predictor:
+def table(selection: Selection) -> TrainedModel:
+    return Store.from_settings(StoreSettings()).load(selection)
+
+
+@pytest.fixture(scope="module")
+def predictor(selection: Selection, served_tag: str) -> Predictor:
     settings = load_settings(ServiceSettings)
-    return Predictor(table, served_tag, settings.model.thresholds, settings.model.min_observed_days)
+    return Predictor(
+        Store.from_settings(StoreSettings()).table(selection),
+        served_tag,
+        settings.model.thresholds,
+        settings.model.min_observed_days,
+    )
 
 
 @pytest.fixture(scope="module")
