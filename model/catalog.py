@@ -27,6 +27,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from model.encoding import kept_json
 from model.lookup import LATEST_DAY, IntArray, Resolution, day_to_date
 from model.predictor import (
     BoolArray,
@@ -214,7 +215,7 @@ class Catalog:
             for parts in zip(self.names, self.numbers, self.set_codes, self.set_names, strict=True)
         ]
         self.set_array = np.array(self.set_codes, dtype=object)
-        self.entries = [orjson.dumps(self.entry(index)) for index in range(count)]
+        self.entries = [kept_json(self.entry(index)) for index in range(count)]
         self._orders: dict[Sort, tuple[IntArray, IntArray]] = {}
 
     def __len__(self) -> int:

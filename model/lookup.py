@@ -108,8 +108,10 @@ class PriceTable:
         # Lists: the per-query search reads them as Python ints.
         self._first = first_row.tolist()
         self._last = self.last_row.tolist()
-        self.first_day = int(days.min())
-        self.last_day = int(days.max())
+        # Each item's rows are in day order: its first and last rows bound its days (and
+        # reading only those keeps the mapped days out of memory until queries need them).
+        self.first_day = int(days[first_row].min())
+        self.last_day = int(days[self.last_row].max())
 
     @classmethod
     def build(

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from model.catalog import Catalog
+from model.encoding import kept_json
 from model.predictor import Predictor, Query, QueryError, QueryErrorCode, parse_day, parse_query
 from service.cache import (
     Cached,
@@ -148,7 +149,7 @@ class Answers:
                     errors[index] = answer
                     computed.append(None)
                 else:
-                    computed.append((orjson.dumps(answer), signal_label(answer)))
+                    computed.append((kept_json(answer), signal_label(answer)))
             return computed
 
         if self.cache is None:
