@@ -4,13 +4,14 @@ Rows are sorted by (item, date): an item's rows are one contiguous slice, found 
 the per-item `first_row` and `last_row`, and a query resolves to "the item's last
 observation on or before the date" by a binary search of that slice's days.
 
-A row is 24 bytes: the day number (int32) and five prices as int32 cents, one column
-each. Cents are exact: the fair price and its band are served to the cent anyway, and a
-market or buy price column that is not whole cents (or does not fit) stays float64. Saved
+A row is 22 bytes: the day (uint16 days after the table's first day, int32 for a history
+of more than 179 years) and five prices as int32 cents, one column each. Cents are exact:
+the fair price and its band are served to the cent anyway, and a market or buy price
+column that is not whole cents (or does not fit) stays float64. Saved
 (`PriceTable.save`, with every artifact), the columns are an Arrow IPC file that
 `PriceTable.load` memory-maps: a worker reads no more than the pages its queries touch,
 and every worker on a machine shares one copy in the page cache. Two years of every
-Pokémon printing (31 M rows) is therefore about 0.75 GB per machine, not a copy per worker.
+Pokémon printing (31 M rows) is therefore about 0.7 GB per machine, not a copy per worker.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ ROWS_FILE = "table.arrow"  # day and prices per row
 INDEX_FILE = "table_items.arrow"  # item ids and their row slices
 PRICE_COLUMNS = ("market_price", "buy_price", "fair_price", "fair_low", "fair_high")
 CENTS_COLUMNS = ("fair_price", "fair_low", "fair_high")  # served to the cent
+DAY_BASE = b"pokewatch.day_base"  # ROWS_FILE metadata: the day number of day offset 0
 MISSING_CENTS = -(2**31)  # no price (NaN) in a cents column: int32's least value
 MAX_CENTS = 2**31 - 1
 
@@ -89,7 +91,8 @@ class PriceTable:
         item_ids: list[str],
         items: pd.DataFrame,
         info: dict[str, Any],
-        days: npt.NDArray[np.int32],
+        day_base: int,
+        days: npt.NDArray[np.uint16 | np.int32],
         first_row: IntArray,
         prices: dict[str, PriceColumn],
     ) -> None:
@@ -98,6 +101,7 @@ class PriceTable:
         self.names: list[str] = self.items["name"].tolist()
         self.info = info
         self.position = {item_id: index for index, item_id in enumerate(item_ids)}
+        self.day_base = day_base  # `days` are day numbers minus this
         self.days = days
         self.first_row = first_row
         self.last_row: IntArray = np.append(first_row[1:], len(days)) - 1
@@ -110,8 +114,8 @@ class PriceTable:
         self._last = self.last_row.tolist()
         # Each item's rows are in day order: its first and last rows bound its days (and
         # reading only those keeps the mapped days out of memory until queries need them).
-        self.first_day = int(days[first_row].min())
-        self.last_day = int(days[self.last_row].max())
+        self.first_day = day_base + int(days[first_row].min())
+        self.last_day = day_base + int(days[self.last_row].max())
 
     @classmethod
     def build(
@@ -129,11 +133,16 @@ class PriceTable:
             prices[column] = PriceColumn.encode(
                 np.round(values, 2) if column in CENTS_COLUMNS else values
             )
+        day_numbers = to_day_numbers(rows["date"])
+        day_base = int(day_numbers.min())
+        offsets = day_numbers - day_base
+        fits = offsets.max(initial=0) <= np.iinfo(np.uint16).max
         return cls(
             [str(item_id) for item_id in uniques],
             items.set_index("item_id"),
             info,
-            to_day_numbers(rows["date"]).astype(np.int32),
+            day_base,
+            offsets.astype(np.uint16 if fits else np.int32),
             first_row,
             prices,
         )
@@ -143,6 +152,7 @@ class PriceTable:
         _write_arrow(
             directory / ROWS_FILE,
             {"day": self.days, **{name: column.values for name, column in self.prices.items()}},
+            {DAY_BASE: str(self.day_base).encode()},
         )
         _write_arrow(
             directory / INDEX_FILE,
@@ -154,10 +164,14 @@ class PriceTable:
         """The table `save` wrote to `directory`, memory-mapped (never copied)."""
         rows = _mapped(directory / ROWS_FILE)
         index = _mapped(directory / INDEX_FILE)
+        metadata = rows.schema.metadata or {}
+        if DAY_BASE not in metadata:
+            raise ValueError(f"{directory / ROWS_FILE} does not say its first day")
         return cls(
             index.column("item_id").to_pylist(),
             items.set_index("item_id"),
             info,
+            int(metadata[DAY_BASE]),
             _array(rows, "day"),
             _array(index, "first_row"),
             {name: PriceColumn(_array(rows, name)) for name in PRICE_COLUMNS},
@@ -177,10 +191,10 @@ class PriceTable:
         return date.fromisoformat(str(recorded)) if recorded else self.last_date()
 
     def day_numbers(self, rows: IntArray) -> IntArray:
-        return self.days[rows].astype(np.int64)
+        return self.days[rows].astype(np.int64) + self.day_base
 
     def first_date(self, position: int) -> date:
-        return day_to_date(int(self.days[self._first[position]]))
+        return day_to_date(self.day_base + int(self.days[self._first[position]]))
 
     def start_date(self) -> date:
         return day_to_date(self.first_day)
@@ -203,9 +217,13 @@ class PriceTable:
                 rows[index] = self._last[position]
             elif day > self.last_day:
                 status[index] = Resolution.AFTER_HISTORY
+            elif day < self.first_day:
+                status[index] = Resolution.BEFORE_HISTORY
             else:
-                first = self._first[position]
-                found = int(self.days[first : self._last[position] + 1].searchsorted(day, "right"))
+                first, offset = self._first[position], day - self.day_base
+                found = int(
+                    self.days[first : self._last[position] + 1].searchsorted(offset, "right")
+                )
                 if found == 0:
                     status[index] = Resolution.BEFORE_HISTORY
                 else:
@@ -213,8 +231,10 @@ class PriceTable:
         return Resolved(rows=rows, status=status)
 
 
-def _write_arrow(path: Path, columns: dict[str, Any]) -> None:
-    batch = pa.record_batch(list(columns.values()), names=list(columns))
+def _write_arrow(
+    path: Path, columns: dict[str, Any], metadata: dict[bytes, bytes] | None = None
+) -> None:
+    batch = pa.record_batch(list(columns.values()), names=list(columns), metadata=metadata)
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
         writer.write_batch(batch)
 

@@ -175,10 +175,11 @@ def test_every_query_matches_a_scan_of_the_predictions(
 def test_saved_table_is_mapped_compact_and_read_only(trained: TrainedModel, tmp_path: Path) -> None:
     table = mapped(trained, tmp_path)
     rows = len(trained.predictions)
-    # A day and five prices in cents: 24 bytes a row, plus Arrow's schema and footer.
-    assert table.days.dtype == np.int32
+    # A day offset and five prices in cents: 22 bytes a row, plus Arrow's padding (64 bytes
+    # a column), schema and footer.
+    assert table.days.dtype == np.uint16
     assert all(column.values.dtype == np.int32 for column in table.prices.values())
-    assert 24 * rows <= (tmp_path / ROWS_FILE).stat().st_size <= 24 * rows + 4096
+    assert 22 * rows <= (tmp_path / ROWS_FILE).stat().st_size <= 22 * rows + 4096
     assert (tmp_path / INDEX_FILE).is_file()
     assert not table.days.flags.writeable
     assert not table.days.flags.owndata
@@ -211,3 +212,22 @@ def test_a_table_file_of_several_batches_is_refused(trained: TrainedModel, tmp_p
             writer.write_batch(batch)
     with pytest.raises(ValueError, match="record batches, not 1"):
         PriceTable.load(tmp_path, trained.items, trained.info)
+
+
+def test_a_history_longer_than_uint16_days_keeps_int32_days(
+    trained: TrainedModel, tmp_path: Path
+) -> None:
+    predictions = trained.predictions.copy()
+    first = predictions["date"] == predictions["date"].min()
+    predictions.loc[first, "date"] = pd.Timestamp("1800-01-01")  # 80,000 days before 2019
+    long = PriceTable.build(predictions, trained.items, trained.info)
+    assert long.days.dtype == np.int32
+    long.save(tmp_path)
+    loaded = PriceTable.load(tmp_path, trained.items, trained.info)
+    assert loaded.start_date() == date(1800, 1, 1)
+    rows = np.arange(loaded.rows)
+    assert np.array_equal(loaded.day_numbers(rows), long.day_numbers(rows))
+    position = loaded.position["a"]
+    assert loaded.first_date(position) == date(1800, 1, 1)
+    assert resolve(loaded, ("a", "1900-01-01"), ("a", "1799-12-31"))[0][0] == FOUND
+    assert resolve(loaded, ("a", "1799-12-31")) == [(BEFORE, -1)]
