@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,16 +106,18 @@ class Published:
     queries: list[bytes]  # /fair_price bodies over the whole table, shuffled
 
 
-def publish_scaled(rows: int, queries: int = 200_000) -> Published:
-    """Publish a `rows`-row table for the store's production model (in this process's
-    BENTOML_HOME), and `queries` random queries of it."""
+def publish_scaled(rows: int, store_path: Path, queries: int = 200_000) -> Published:
+    """Copy the production model of this process's store (BENTOML_HOME) into a store of
+    its own at `store_path`, publish a `rows`-row table for it there (a service on the
+    first store keeps serving the small table), and make `queries` random queries of it."""
     from model.settings import load_settings
-    from service.settings import ServiceSettings
-    from service.store import Store
+    from service.settings import ServiceSettings, StoreSettings
+    from service.store import Store, store_root
 
     started = time.monotonic()
-    settings = load_settings(ServiceSettings)
-    store = Store.from_settings(settings.store)
+    settings = load_settings(ServiceSettings).store
+    shutil.copytree(store_root(settings) / "models", store_path / "models")
+    store = Store.from_settings(StoreSettings(path=store_path, keep_published=1))
     selection = store.select()
     if selection is None:
         raise SystemExit("no production model to publish the scale table for")
