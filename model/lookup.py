@@ -9,8 +9,9 @@ of more than 179 years) and five prices as int32 cents, one column each. Cents a
 the fair price and its band are served to the cent anyway, and a market or buy price
 column that is not whole cents (or does not fit) stays float64. Saved
 (`PriceTable.save`, with every artifact), the columns are an Arrow IPC file that
-`PriceTable.load` memory-maps: a worker reads no more than the pages its queries touch,
-and every worker on a machine shares one copy in the page cache. Two years of every
+`PriceTable.load` memory-maps: nothing is parsed at start-up, a worker's memory holds the
+pages it has read (its catalog reads each item's latest row, queries the rest), and every
+worker on a machine shares one copy of them in the page cache. Two years of every
 Pokémon printing (31 M rows) is therefore about 0.7 GB per machine, not a copy per worker.
 """
 
