@@ -23,7 +23,7 @@ not need them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,52 +91,58 @@ DEFAULTS: dict[str, float] = {
 }
 
 
-def feature_panels(panels: Panels) -> dict[str, pd.DataFrame]:
-    """Every feature as a panel like the market panel (meaningful on observation days)."""
+def feature_panels(panels: Panels) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Every feature of `FEATURES` as a panel like the market panel (meaningful on
+    observation days), one at a time: a caller that keeps only what it needs of each holds
+    one panel at once (31 M rows are 250 MB a panel)."""
     panel = panels.market
     logp = features.log_prices(panel)
     observed = panel.notna()
-    found: dict[str, pd.DataFrame] = {}
     returns = {days: features.change_since(logp, days) for days in RETURN_DAYS}
     for days, values in returns.items():
-        found[f"return_{days}d"] = values
-    found["days_since_previous_observation"] = features.days_since_previous_observation(panel)
+        yield f"return_{days}d", values
+    yield "days_since_previous_observation", features.days_since_previous_observation(panel)
     for days in (7, 28):
-        found[f"deviation_from_median_{days}d"] = logp - features.rolling_over_days(
-            logp, days, "median"
+        yield (
+            f"deviation_from_median_{days}d",
+            logp - features.rolling_over_days(logp, days, "median"),
         )
-    found["deviation_from_previous_median_7d"] = logp - features.rolling_over_days(
-        logp.shift(1), 7, "median"
+    yield (
+        "deviation_from_previous_median_7d",
+        logp - features.rolling_over_days(logp.shift(1), 7, "median"),
     )
     for how in ("mean", "max", "min"):
-        found[f"deviation_from_{how}_28d"] = logp - features.rolling_over_days(logp, 28, how)
-    found["deviation_from_median_90d"] = logp - features.rolling_over_days(logp, 90, "median")
-    found["days_since_change"] = features.days_since_change(logp)
-    found["volatility_28d"] = features.rolling_volatility(logp, 28)
-    found["mean_abs_move_28d"] = features.rolling_mean_abs_move(logp, 28)
-    found["change_share_28d"] = features.rolling_over_days(features.changed(logp), 28, "mean")
-    found["observations_28d"] = features.rolling_over_days(observed.astype("float64"), 28, "sum")
-    found["log_price"] = logp
-    found["age_days"] = features.days_since_first_observation(panel)
+        yield f"deviation_from_{how}_28d", logp - features.rolling_over_days(logp, 28, how)
+    yield "deviation_from_median_90d", logp - features.rolling_over_days(logp, 90, "median")
+    yield "days_since_change", features.days_since_change(logp)
+    yield "volatility_28d", features.rolling_volatility(logp, 28)
+    yield "mean_abs_move_28d", features.rolling_mean_abs_move(logp, 28)
+    yield "change_share_28d", features.rolling_over_days(features.changed(logp), 28, "mean")
+    yield "observations_28d", features.rolling_over_days(observed.astype("float64"), 28, "sum")
+    yield "log_price", logp
+    yield "age_days", features.days_since_first_observation(panel)
     on_first_day = observed.iloc[0].astype("float64") if len(panel) else observed.iloc[:0]
-    found["observed_on_first_day"] = pd.DataFrame(
-        np.broadcast_to(on_first_day.to_numpy(), panel.shape),
-        index=panel.index,
-        columns=panel.columns,
-    )
+    yield "observed_on_first_day", across_days(panel, on_first_day.to_numpy())
     for days in MARKET_DAYS:
         for how, clip in (("median", None), ("mean", 0.5)):
-            market = features.market_move(returns[days], how, clip)
-            found[f"market_{how}_return_{days}d"] = pd.DataFrame(
-                np.repeat(market.to_numpy()[:, None], panel.shape[1], axis=1),
-                index=panel.index,
-                columns=panel.columns,
-            )
-    found.update(listing_features(panels, logp))
-    return found
+            market = features.market_move(returns[days], how, clip).to_numpy()
+            yield f"market_{how}_return_{days}d", across_items(panel, market)
+    yield from listing_features(panels, logp)
 
 
-def listing_features(panels: Panels, logp: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def across_days(panel: pd.DataFrame, per_item: npt.NDArray[Any]) -> pd.DataFrame:
+    """A panel holding each item's value on every day (a read-only view, no copy)."""
+    values = np.broadcast_to(per_item, panel.shape)
+    return pd.DataFrame(values, index=panel.index, columns=panel.columns, copy=False)
+
+
+def across_items(panel: pd.DataFrame, per_day: npt.NDArray[Any]) -> pd.DataFrame:
+    """A panel holding each day's value for every item (a read-only view, no copy)."""
+    values = np.broadcast_to(per_day[:, None], panel.shape)
+    return pd.DataFrame(values, index=panel.index, columns=panel.columns, copy=False)
+
+
+def listing_features(panels: Panels, logp: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
     """The listing features of `LISTING_FEATURES` (NaN where the item has no listing)."""
     ratios = {
         column: (features.log_prices(panels.listing(column)) - logp).clip(
@@ -145,14 +151,12 @@ def listing_features(panels: Panels, logp: pd.DataFrame) -> dict[str, pd.DataFra
         for column in LISTING_COLUMNS
     }
     low = ratios["low_price"]
+    yield "low_to_market", low
+    yield "mid_to_market", ratios["mid_price"]
+    yield "direct_low_to_market", ratios["direct_low_price"]
+    yield "low_to_market_change_7d", features.change_since(low, 7)
     above = (low > 0).astype("float64").where(low.notna())
-    return {
-        "low_to_market": low,
-        "mid_to_market": ratios["mid_price"],
-        "direct_low_to_market": ratios["direct_low_price"],
-        "low_to_market_change_7d": features.change_since(low, 7),
-        "low_above_market_share_7d": features.rolling_over_days(above, 7, "mean"),
-    }
+    yield "low_above_market_share_7d", features.rolling_over_days(above, 7, "mean")
 
 
 @dataclass(frozen=True)
@@ -169,10 +173,14 @@ class FeatureRows:
 def feature_rows(panels: Panels, horizon: int) -> FeatureRows:
     """The feature matrix and the target of every observed (day, item)."""
     panel = panels.market
-    found = feature_panels(panels)
     logp = np.log(panel.to_numpy(dtype="float64"))
     day, item = np.nonzero(~np.isnan(logp))
-    x = np.column_stack([found[name].to_numpy()[day, item] for name in FEATURES])
+    # Filled a column at a time in float32: never every feature panel, or a float64
+    # matrix, at once.
+    x = np.empty((len(day), len(FEATURES)), dtype=np.float32)
+    column = {name: index for index, name in enumerate(FEATURES)}
+    for name, values in feature_panels(panels):
+        x[:, column[name]] = values.to_numpy()[day, item]
     target = np.full(len(day), np.nan)
     ahead = day + horizon < len(panel)
     target[ahead] = logp[day[ahead] + horizon, item[ahead]] - logp[day[ahead], item[ahead]]
@@ -180,7 +188,7 @@ def feature_rows(panels: Panels, horizon: int) -> FeatureRows:
         day.astype(np.int64),
         item.astype(np.int64),
         logp[day, item],
-        x.reshape(len(day), len(FEATURES)).astype(np.float32),
+        x,
         target,
     )
 

@@ -119,7 +119,10 @@ def test_fast_out_of_sample_equals_fitting_block_by_block(
 @given(case=panel_and_perturbed_suffix())
 def test_features_have_no_look_ahead(case: tuple[pd.DataFrame, pd.DataFrame, int]) -> None:
     panel, changed, cut = case
-    original, perturbed = gbm.feature_panels(Panels(panel)), gbm.feature_panels(Panels(changed))
+    original, perturbed = (
+        dict(gbm.feature_panels(Panels(panel))),
+        dict(gbm.feature_panels(Panels(changed))),
+    )
     assert set(original) == set(gbm.FEATURES)
     for name in gbm.FEATURES:
         pd.testing.assert_frame_equal(

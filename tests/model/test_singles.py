@@ -74,8 +74,8 @@ def test_listing_features_are_causal(singles: pd.DataFrame) -> None:
         )
         for name, panel in panels.listings.items()
     }
-    original = gbm.feature_panels(panels)
-    perturbed = gbm.feature_panels(Panels(panels.market, changed))
+    original = dict(gbm.feature_panels(panels))
+    perturbed = dict(gbm.feature_panels(Panels(panels.market, changed)))
     for name in gbm.LISTING_FEATURES:
         pd.testing.assert_frame_equal(
             original[name].iloc[: cut + 1], perturbed[name].iloc[: cut + 1]
@@ -88,14 +88,14 @@ def test_listing_features_are_causal(singles: pd.DataFrame) -> None:
 
 
 def test_listing_features_are_clipped_and_missing_without_listings(singles: pd.DataFrame) -> None:
-    found = gbm.feature_panels(price_panels(singles))
+    found = dict(gbm.feature_panels(price_panels(singles)))
     low = found["low_to_market"].to_numpy()
     assert np.nanmax(np.abs(low)) <= gbm.LISTING_RATIO_CLIP
     share = found["low_above_market_share_7d"].to_numpy()
     assert np.nanmin(share) >= 0
     assert np.nanmax(share) <= 1
     # Sealed history and PokemonPriceTracker have no listings: the features are NaN.
-    bare = gbm.feature_panels(Panels(price_panels(singles).market))
+    bare = dict(gbm.feature_panels(Panels(price_panels(singles).market)))
     for name in gbm.LISTING_FEATURES:
         assert bare[name].isna().all().all()
 
