@@ -24,7 +24,7 @@ FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^():]+):(?P<line>\d+)\)$")
 # The middleware module's classes, each its own layer.
 MIDDLEWARE_LAYERS = {
     "EdgeMiddleware": "edge: request ID, security headers, access log",
-    "BodyLimitMiddleware": "body limit",
+    "RequestCheckMiddleware": "request checks",
     "AuthMiddleware": "auth (key hash, compare)",
     "RateLimitMiddleware": "rate limit",
 }

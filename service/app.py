@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 import bentoml
@@ -25,10 +26,16 @@ from service.direct import DirectApiMiddleware
 from service.errors import error_body
 from service.logs import configure_worker_logging
 from service.middleware import (
+    DASHBOARD_PATH,
+    DASHBOARD_PREFIX,
+    DOCS_PATHS,
+    METRICS_PATHS,
+    PROBE_PATHS,
     AuthMiddleware,
-    BodyLimitMiddleware,
     EdgeMiddleware,
     RateLimitMiddleware,
+    RequestCheckMiddleware,
+    RouteMethods,
     build_security,
     redis_guard,
 )
@@ -213,11 +220,25 @@ class PokeWatch:
         return self.serving.health()
 
 
+def route_methods(apis: Iterable[Any]) -> RouteMethods:
+    """Every route's methods: the APIs take POST, BentoML's probes, metrics and docs and
+    the dashboard GET, the v1 routes what they declare."""
+    reads = ("GET", "HEAD")
+    exact = dict.fromkeys(PROBE_PATHS | METRICS_PATHS | DOCS_PATHS, reads)
+    exact |= {api.route: ("POST",) for api in apis}
+    exact[DASHBOARD_PATH] = reads
+    return RouteMethods(exact, prefixes={DASHBOARD_PREFIX: reads}, mounts={"/v1": V1_APP.routes})
+
+
 # The first added is the outermost: request ID → size limit → auth → rate limit →
 # OpenAPI document → the hot APIs answered directly (service/direct.py) → BentoML's app.
 # (mypy ignores class decorators: it cannot see that PokeWatch is a bentoml.Service.)
 PokeWatch.add_asgi_middleware(EdgeMiddleware)  # type: ignore[attr-defined]
-PokeWatch.add_asgi_middleware(BodyLimitMiddleware, limit=SETTINGS.security.max_body_bytes)  # type: ignore[attr-defined]
+PokeWatch.add_asgi_middleware(  # type: ignore[attr-defined]
+    RequestCheckMiddleware,
+    limit=SETTINGS.security.max_body_bytes,
+    methods=route_methods(PokeWatch.apis.values()),  # type: ignore[attr-defined]
+)
 PokeWatch.add_asgi_middleware(AuthMiddleware, security=SECURITY)  # type: ignore[attr-defined]
 PokeWatch.add_asgi_middleware(RateLimitMiddleware, security=SECURITY)  # type: ignore[attr-defined]
 PokeWatch.add_asgi_middleware(  # type: ignore[attr-defined]

@@ -1,7 +1,8 @@
 """The service's ASGI middleware, outermost first (see docs/security.md):
 
 1. `EdgeMiddleware`: request ID, security headers, uniform error bodies, access log.
-2. `BodyLimitMiddleware`: 413 on declared or streamed bytes over the limit; 415 non-JSON.
+2. `RequestCheckMiddleware`: 405 for a method the route does not take (whatever the
+   body); 413 on declared or streamed bytes over the limit; 415 non-JSON.
 3. `AuthMiddleware`: API key → key record in the scope; 401/403; brute-force guard.
 4. `RateLimitMiddleware`: per-key quota; RateLimit headers; 429 with Retry-After.
 
@@ -15,12 +16,14 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import error_body, send_json, uniform_body
@@ -69,6 +72,7 @@ NO_STORE = (b"cache-control", b"no-store")
 CACHING_HEADERS = frozenset({b"cache-control", b"etag", b"vary"})
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 PROBLEM_JSON = b"application/problem+json"
+BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RATE_LIMITED_TYPE = "https://pokewatch.dev/problems/rate-limited"
 
 
@@ -242,16 +246,69 @@ def _with_headers(
     return [*headers, *added]
 
 
-class BodyLimitMiddleware:
-    """413 when the declared or the streamed body exceeds the limit; 415 for non-JSON."""
+class RouteMethods:
+    """The methods each known route takes. `allowed(path)` is None for a path it does not
+    know: the app answers that one (404, or its own routes)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(
+        self,
+        exact: Mapping[str, Iterable[str]],
+        prefixes: Mapping[str, Iterable[str]] | None = None,
+        mounts: Mapping[str, Sequence[BaseRoute]] | None = None,
+    ) -> None:
+        self.exact = {path: frozenset(methods) for path, methods in exact.items()}
+        self.prefixes = {prefix: frozenset(m) for prefix, m in (prefixes or {}).items()}
+        self.mounts = dict(mounts or {})
+
+    def allowed(self, path: str) -> frozenset[str] | None:
+        if path in self.exact:
+            return self.exact[path]
+        for prefix, methods in self.prefixes.items():
+            if path.startswith(prefix):
+                return methods
+        for prefix, routes in self.mounts.items():
+            if path.startswith(prefix + "/"):
+                return self._mounted(routes, path[len(prefix) :])
+        return None
+
+    @staticmethod
+    def _mounted(routes: Sequence[BaseRoute], path: str) -> frozenset[str] | None:
+        methods: set[str] = set()
+        for route in routes:
+            if isinstance(route, Route) and route.methods and route.path_regex.match(path):
+                methods |= route.methods
+        return frozenset(methods) if methods else None
+
+
+class RequestCheckMiddleware:
+    """405 (with `Allow`) for a method the route does not take, before anything reads
+    or judges the body; 413 when the declared or the streamed body exceeds the limit;
+    415 for non-JSON. OPTIONS (CORS preflight, answered further in) and paths that are
+    no route (404) pass."""
+
+    def __init__(self, app: ASGIApp, limit: int, methods: RouteMethods) -> None:
         self.app = app
         self.limit = limit
+        self.methods = methods
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        method: str = scope.get("method", "")
+        # Reads carry no body: the routers answer a wrong one themselves (405 with Allow).
+        if scope["type"] != "http" or method in BODILESS_METHODS:
             await self.app(scope, receive, send)
+            return
+        allowed = self.methods.allowed(scope["path"])
+        if allowed is None:  # no route: the app's 404 never reads the body
+            await self.app(scope, receive, send)
+            return
+        if method not in allowed:
+            allow = ", ".join(sorted(allowed))
+            await send_json(
+                send,
+                405,
+                error_body("method_not_allowed", f"{method} {scope['path']}: use {allow}"),
+                headers=[(b"allow", allow.encode())],
+            )
             return
         declared = header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):

@@ -2,6 +2,7 @@
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -153,6 +154,41 @@ def test_wrong_method_is_405_with_allow(client: TestClient) -> None:
     response = client.get("/fair_price")
     assert response.status_code == 405
     assert "POST" in response.headers["allow"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/fair_price", "POST"),
+        ("HEAD", "/batch_predict", "POST"),
+        ("PATCH", "/v1/cards/tcg-1", "GET, HEAD"),
+        ("PUT", "/v1/portfolio/valuate", "POST"),
+        ("DELETE", "/livez", "GET, HEAD"),
+        ("POST", "/ui/", "GET, HEAD"),
+    ],
+)
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"content": b"card_id=x", "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+        {"content": b"x" * 2_000_000, "headers": {"Content-Type": "text/plain"}},
+        {},
+    ],
+    ids=["form", "oversized", "none"],
+)
+def test_wrong_method_is_405_whatever_the_body(
+    client: TestClient, method: str, path: str, allow: str, body: dict[str, Any]
+) -> None:
+    """The method is judged before the media type and the size: 405 with `Allow`."""
+    response = client.request(method, path, **body)
+    assert (response.status_code, response.headers["allow"]) == (405, allow)
+    if method != "HEAD":
+        assert response.json()["error"] == "method_not_allowed"
+
+
+def test_unknown_path_with_any_method_is_404(client: TestClient) -> None:
+    response = client.put("/nope", content=b"a=b", headers={"Content-Type": "text/plain"})
+    assert response.status_code == 404
 
 
 def test_rate_limit_headers(client: TestClient) -> None:
