@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from model.settings import load_settings
 from service.answers import Answers, Body, build_cache
+from service.connections import guard_connections
 from service.dashboard import build_dashboard
 from service.direct import DirectApiMiddleware
 from service.errors import error_body
@@ -55,6 +56,11 @@ apply_patches()
 # Read at import: workers and timeouts are fixed when the service class is declared,
 # and a bad configuration must stop the server before it starts.
 SETTINGS = load_settings(ServiceSettings)
+guard_connections(
+    SETTINGS.security.request_read_seconds,
+    SETTINGS.security.max_connections,
+    SETTINGS.security.max_header_bytes,
+)
 STORE = Store.from_settings(SETTINGS.store, SETTINGS.service.model_tag.partition(":")[0])
 DECLARED_MODEL = declared_model_tag(SETTINGS.service.model_tag)
 

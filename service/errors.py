@@ -24,6 +24,7 @@ ERROR_CODES = {
     408: "timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    431: "headers_too_large",
     422: "invalid_request",
     429: "too_many_requests",
     503: "unavailable",

@@ -48,6 +48,7 @@ class ServiceMetrics:
     model_fallback: Gauge
     serving: Gauge
     keyless_requests: Counter
+    connections_closed: Counter
 
 
 @cache
@@ -116,5 +117,11 @@ def service_metrics() -> ServiceMetrics:
             "pokewatch_keyless_requests_total",
             "Requests served without an API key (security.auth_mode: warn), by route.",
             ["route"],
+        ),
+        connections_closed=Counter(
+            "pokewatch_connections_closed_total",
+            "Connections the worker closed itself: a request not received in time "
+            "(read_timeout) or one connection over the cap (over_capacity).",
+            ["reason"],
         ),
     )

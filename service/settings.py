@@ -89,6 +89,12 @@ class SecurityConfig(BaseModel):
     metrics_public: bool = True
     docs_public: bool = True
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # A request's headers and body must arrive within this many seconds (408, then closed),
+    # and a worker holds at most this many connections (service.connections).
+    request_read_seconds: float = Field(default=15, gt=0, le=600)
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
+    # The request line and headers: 431 above this.
+    max_header_bytes: int = Field(default=65_536, ge=1024, le=16_777_216)
     # Take the client address from X-Forwarded-For (only behind a trusted proxy).
     trust_forwarded_for: bool = False
     rate_limit: RateLimitConfig = RateLimitConfig()
