@@ -11,7 +11,7 @@ PORT ?= 3000
 export PATH := $(BIN):$(PATH)
 export OTEL_SDK_DISABLED ?= true
 
-.PHONY: install serve train test lint format typecheck hygiene bench clean
+.PHONY: install serve train test lint format typecheck hygiene bench faults clean
 
 install: $(STAMP)
 
@@ -65,6 +65,13 @@ deploy-check: install
 .PHONY: container-check
 container-check: install
 	pytest -m container tests/containers
+
+# The whole fault suite (tests/faults): `make test` runs its fast part, this adds the slow
+# probes marked `faults` (Redis faults across replicas, the daily job killed at random
+# points, every model-store corruption). .ci/run runs it too.
+.PHONY: faults
+faults: install
+	pytest tests/faults -m "not container"
 
 # Not part of `make test`: PokeWatch vs a FastAPI peer and a bare Starlette ceiling, on
 # loopback with wrk (installed from Debian if missing) and the shared Redis on 6379

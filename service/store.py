@@ -43,7 +43,6 @@ import bentoml
 import pandas as pd
 from bentoml._internal.configuration.containers import BentoMLContainer
 from bentoml._internal.models.model import ModelStore
-from bentoml.exceptions import BentoMLException
 from pydantic import BaseModel, ConfigDict
 
 from model.artifact import (
@@ -181,7 +180,9 @@ class ModelRegistry:
                 continue
             try:
                 stored = self.bentoml_store.get(f"{self.name}:{version.name}")
-            except (BentoMLException, OSError, ValueError) as error:
+            # Whatever BentoML's reader raises on a torn or garbled model.yaml (YAML,
+            # cattrs and its own errors): that version is unreadable, the others count.
+            except Exception as error:
                 if version not in self._unreadable:
                     self._unreadable.add(version)
                     logger.error("skipping unreadable model %s: %s", version, error)
