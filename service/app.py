@@ -150,6 +150,7 @@ class PokeWatch:
 
     @bentoml.on_startup
     async def _connect_shared_state(self) -> None:
+        SECURITY.keys.report()
         if isinstance(SECURITY.limiter, RedisLimiter):
             await SECURITY.limiter.warm_up()
         every = SETTINGS.service.reload_seconds

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
@@ -29,6 +30,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.files import atomic_write_bytes
+from service.metrics import service_metrics
+
+logger = logging.getLogger("pokewatch.keys")
 
 KEY_PATTERN = re.compile(r"^pw_([a-z0-9]{1,16})_([0-9a-f]{12})_([0-9a-f]{48})$")
 PEPPER_VARIABLE = "POKEWATCH_KEY_PEPPER"
@@ -181,7 +185,13 @@ def _index_of(content: KeyFile, key_id: str) -> int:
 
 
 class KeyStore:
-    """Verifies presented keys against the keys file, re-reading it when it changes."""
+    """Verifies presented keys against the keys file, re-reading it when it changes.
+
+    A keys file that cannot be used (half-written, garbled, unreadable, or gone after one
+    was loaded) leaves the last good keys in force: the worker logs it once per version of
+    the file, `pokewatch_keys_file_unusable` says 1, and the next good version is picked up
+    as soon as it appears. With no file at all from the start there are no keys.
+    """
 
     def __init__(self, path: Path, reload_seconds: float = 1.0) -> None:
         self.path = path
@@ -189,6 +199,10 @@ class KeyStore:
         self.pepper = server_pepper()
         self._records: dict[str, KeyRecord] = {}
         self._signature: tuple[int, int, int] | None = None
+        self._loaded = False
+        # Why the file on disk is not what is in force (None: it is).
+        self.unusable: str | None = None
+        self._reported: tuple[str | None] | None = None  # what the gauge last said
         self._checked_at = float("-inf")
         # A fixed record to compare against when the key id is unknown, so that unknown
         # and wrong keys take the same path and about the same time.
@@ -201,19 +215,50 @@ class KeyStore:
         try:
             stat = self.path.stat()
         except FileNotFoundError:
-            self._records, self._signature = {}, None
+            if self._loaded:
+                self._keep_last_good(None, "the keys file is gone")
+            return
+        except OSError as error:
+            self._keep_last_good(None, f"the keys file cannot be read: {error}")
             return
         signature = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         if signature == self._signature:
             return
-        content = KeysFile(self.path).read()
+        try:
+            content = KeysFile(self.path).read()
+        except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
+            self._keep_last_good(signature, f"the keys file is not valid: {error}")
+            return
         self._records = {record.key_id: record for record in content.keys}
+        self._signature, self._loaded = signature, True
+        if self.unusable is not None:
+            logger.warning("keys file %s is valid again: %d keys", self.path, len(self._records))
+        self.unusable = None
+
+    def _keep_last_good(self, signature: tuple[int, int, int] | None, reason: str) -> None:
+        """Keep the keys in force; say so once for this version of the file (which is
+        not parsed again until it changes)."""
         self._signature = signature
+        if reason != self.unusable:
+            logger.error(
+                "%s; keeping the last good keys (%d) until a valid file appears",
+                reason.splitlines()[0],
+                len(self._records),
+            )
+        self.unusable = reason
+
+    def report(self) -> None:
+        """Publish the file's state (`pokewatch_keys_file_unusable`); from a worker only
+        (metrics made before the worker sets up its registry would be lost)."""
+        if self._reported != (self.unusable,):
+            service_metrics().keys_file_unusable.set(0 if self.unusable is None else 1)
+            self._reported = (self.unusable,)
 
     def verify(self, presented: str, now: datetime | None = None) -> KeyRecord | None:
         """The record of a valid, unexpired, unrevoked key; None for anything else."""
         if time.monotonic() - self._checked_at >= self.reload_seconds:
             self.refresh()
+            self.report()
         match = KEY_PATTERN.fullmatch(presented)
         env, key_id, secret = match.groups() if match else ("", "", "")
         record = self._records.get(key_id)

@@ -49,6 +49,7 @@ class ServiceMetrics:
     serving: Gauge
     keyless_requests: Counter
     connections_closed: Counter
+    keys_file_unusable: Gauge
 
 
 @cache
@@ -123,5 +124,10 @@ def service_metrics() -> ServiceMetrics:
             "Connections the worker closed itself: a request not received in time "
             "(read_timeout) or one connection over the cap (over_capacity).",
             ["reason"],
+        ),
+        keys_file_unusable=Gauge(
+            "pokewatch_keys_file_unusable",
+            "1 while the keys file cannot be used and the last good keys stay in force.",
+            multiprocess_mode="livemax",
         ),
     )

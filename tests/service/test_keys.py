@@ -1,7 +1,9 @@
 """API key format, hashing, expiry, rotation and the keys file."""
 
 import json
+import logging
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -85,6 +87,47 @@ def test_store_sees_changes_without_restart(tmp_path: Path) -> None:
     assert store.verify(raw) == record
     keys.revoke(record.key_id)
     assert store.verify(raw) is None
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda path: path.write_bytes(path.read_bytes()[: path.stat().st_size // 2]),  # torn
+        lambda path: path.write_text("not json at all"),
+        lambda path: path.write_text('{"keys": [{"key_id": "nothex"}]}'),  # valid JSON, bad record
+        lambda path: path.write_bytes(b"\x00" * 300),
+        lambda path: path.unlink(),
+    ],
+    ids=["half-written", "garbage", "bad-record", "zeros", "deleted"],
+)
+def test_an_unusable_keys_file_keeps_the_last_good_keys(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: Callable[[Path], object]
+) -> None:
+    keys = KeysFile(tmp_path / "keys.json")
+    raw, record = keys.create("kept", ALL, "dev")
+    store = KeyStore(keys.path, reload_seconds=0)
+    assert store.verify(raw) == record
+    with caplog.at_level(logging.ERROR, "pokewatch.keys"):
+        damage(keys.path)
+        for _ in range(5):
+            assert store.verify(raw) == record
+    assert store.unusable is not None
+    assert len([r for r in caplog.records if "keeping the last good keys" in r.message]) == 1
+    # The next good version is picked up.
+    keys.path.unlink(missing_ok=True)
+    fresh, fresh_record = keys.create("next", ALL, "dev")
+    assert store.verify(fresh) == fresh_record
+    assert store.verify(raw) is None  # the new file does not hold the old key
+    assert store.unusable is None
+
+
+def test_a_corrupt_keys_file_at_start_means_no_keys(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    path.write_text("{")
+    store = KeyStore(path, reload_seconds=0)
+    raw, _ = new_key("x", ALL, "dev")
+    assert store.verify(raw) is None
+    assert store.unusable is not None
 
 
 def test_keys_file_holds_no_secret_and_is_private(tmp_path: Path) -> None:
