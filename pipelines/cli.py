@@ -645,3 +645,16 @@ def schedule_run_command(
     scheduling.run_schedule(
         schedule, scheduling.job_commands(scheduling.pokewatch_executable()), run_daily_now=now
     )
+
+
+def main() -> None:
+    """The `pokewatch` console script: the commands, with a storage failure (a full disk, a
+    file size limit, an I/O error) said in one line, not a traceback. The writes are
+    crash-safe (`service.files`, the store's staged publications), so what was there before
+    is intact; exit 1 like any failed run."""
+    try:
+        app()
+    except OSError as error:
+        typer.echo(f"error: {error}", err=True)
+        typer.echo("error: the previous data is intact; free space and run it again", err=True)
+        raise SystemExit(1) from None

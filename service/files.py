@@ -25,6 +25,17 @@ def fsync_directory(directory: Path) -> None:
         os.close(handle)
 
 
+class WriteError(OSError):
+    """A crash-safe write that failed (a full disk, a file size limit, an I/O error): the
+    target is as it was, and nothing half-written is left."""
+
+    def __init__(self, target: Path, cause: OSError) -> None:
+        super().__init__(
+            cause.errno, f"cannot write {target}: {cause.strerror or cause}; it is unchanged"
+        )
+        self.target = target
+
+
 # What a plain open() would give under the usual umask 022 (a temporary file starts 0600):
 # the service reads what the jobs write, possibly as another user.
 DEFAULT_MODE = 0o644
@@ -42,6 +53,9 @@ def atomic_write(target: Path, write: Callable[[BinaryIO], None], mode: int = DE
             os.fsync(stream.fileno())
         temp.chmod(mode)
         temp.replace(target)
+    except OSError as error:
+        temp.unlink(missing_ok=True)
+        raise WriteError(target, error) from error
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -71,6 +85,8 @@ def create_exclusively(target: Path, data: bytes, mode: int = DEFAULT_MODE) -> b
             os.link(temp, target)  # unlike a rename, fails when the target exists
         except FileExistsError:
             return False
+    except OSError as error:
+        raise WriteError(target, error) from error
     finally:
         temp.unlink(missing_ok=True)
     fsync_directory(target.parent)
