@@ -65,10 +65,13 @@ class Decision:
 def gcra(tat_us: float, now_us: float, cost: int, policy: Policy) -> tuple[bool, float, float]:
     """`(allowed, new_tat, retry_after_us)`; the Lua script below is its twin on Redis.
 
-    A clock that goes backwards only makes `now` smaller, which never frees tokens.
+    A clock that goes backwards only makes `now` smaller, which never frees tokens. A TAT
+    more than one burst ahead of `now` cannot come from a steady clock (the clock jumped
+    back): it counts as a full bucket, so a jump of years limits a key for one burst's time,
+    not for years.
     """
     span = policy.interval_us * policy.burst
-    base = max(tat_us, now_us)
+    base = max(min(tat_us, now_us + span), now_us)
     new_tat = base + policy.interval_us * cost
     if new_tat - now_us > span:
         return False, base, new_tat - now_us - span
@@ -95,7 +98,10 @@ class Limiter(Protocol):
 class MemoryLimiter:
     """One process's buckets (the default; with N workers each holds its own)."""
 
-    def __init__(self, clock: Callable[[], float] = time.time, max_keys: int = 100_000) -> None:
+    # The monotonic clock: a process's own buckets never see a wall-clock jump.
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000
+    ) -> None:
         self.clock = clock
         self.max_keys = max_keys
         self.tats: dict[str, float] = {}
@@ -105,8 +111,9 @@ class MemoryLimiter:
 
     def hit_now(self, key: str, policy: Policy, cost: int = 1) -> Decision:
         now = self.clock() * MICROSECONDS
-        allowed, tat, retry = gcra(self.tats.get(key, now), now, cost, policy)
-        if allowed:
+        stored = self.tats.get(key)
+        allowed, tat, retry = gcra(now if stored is None else stored, now, cost, policy)
+        if allowed or (stored is not None and tat < stored):  # granted, or clamped
             if len(self.tats) >= self.max_keys:
                 self._forget_full_buckets(now)
             self.tats[key] = tat
@@ -127,9 +134,12 @@ local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 local span = interval * burst
-local base = math.max(tat, now)
+local base = math.max(math.min(tat, now + span), now)
 local grant = math.min(want, math.floor((span - (base - now)) / interval + 1e-9))
 if grant < need then
+  if tat > base then
+    redis.call('SET', KEYS[1], tostring(base), 'PX', math.ceil((base - now) / 1000) + 1)
+  end
   return {0, tostring(base - now), tostring(base + interval * need - now - span)}
 end
 local new_tat = base + interval * grant
@@ -194,7 +204,7 @@ class LeasedLimiter(RedisLimiter):
         guard: RedisGuard,
         workers: int,
         lease_tokens: int,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
         max_keys: int = 100_000,
     ) -> None:
         super().__init__(guard, workers)

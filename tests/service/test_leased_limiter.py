@@ -141,3 +141,23 @@ def test_the_setting_chooses_exact_or_leased(
     monkeypatch.setenv("POKEWATCH_SECURITY__RATE_LIMIT__LEASE_TOKENS", lease)
     limiter = build_security(load_settings(ServiceSettings)).limiter
     assert type(limiter) is kind
+
+
+def test_redis_buckets_survive_a_clock_jump_back_of_years() -> None:
+    """The script's twin of the clamp in `gcra`: a TAT set by a clock ten years ahead (as a
+    Redis host whose clock was set back sees it) is a full bucket, not ten years of 429."""
+    key = f"jump-{uuid.uuid4().hex}"
+    limiter = RedisLimiter(guard(), workers=1)
+    client = redis.Redis.from_url(SHARED_REDIS)
+    seconds, micros = client.time()
+    ten_years_ahead = (seconds + 10 * 365 * 86_400) * 1_000_000 + micros
+    client.set(limiter.prefix + key, str(ten_years_ahead), px=60_000)
+
+    async def hits() -> list[bool]:
+        first = await limiter.hit(key, POLICY)
+        assert first.retry_after_seconds <= 60 / POLICY.per_minute + 0.01
+        await asyncio.sleep(60 / POLICY.per_minute * 2)
+        second = await limiter.hit(key, POLICY)
+        return [first.allowed, second.allowed]
+
+    assert asyncio.run(hits()) == [False, True]

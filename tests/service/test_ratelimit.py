@@ -92,3 +92,21 @@ class BucketMachine(RuleBasedStateMachine):
 
 TestBucketMachine = BucketMachine.TestCase
 TestBucketMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+def test_a_clock_jumping_back_years_limits_a_key_for_one_token_not_for_years() -> None:
+    clock = FakeClock()
+    limiter = MemoryLimiter(clock)
+    assert all(limiter.hit_now("k", POLICY).allowed for _ in range(5))
+    clock.now -= 10 * 365 * 86_400
+    refused = limiter.hit_now("k", POLICY)
+    assert not refused.allowed
+    assert refused.retry_after_header == 1  # one interval (60/min), not ten years
+    clock.now += 1.0
+    assert limiter.hit_now("k", POLICY).allowed
+
+
+def test_the_in_process_limiters_run_on_the_monotonic_clock() -> None:
+    import time
+
+    assert MemoryLimiter().clock is time.monotonic
