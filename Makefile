@@ -11,6 +11,8 @@ PORT ?= 3000
 export PATH := $(BIN):$(PATH)
 export OTEL_SDK_DISABLED ?= true
 
+SOAK_MINUTES ?= 30
+
 .PHONY: install serve train test lint format typecheck hygiene bench faults clean
 
 install: $(STAMP)
@@ -67,11 +69,18 @@ container-check: install
 	pytest -m container tests/containers
 
 # The whole fault suite (tests/faults): `make test` runs its fast part, this adds the slow
-# probes marked `faults` (Redis faults across replicas, the daily job killed at random
-# points, every model-store corruption). .ci/run runs it too.
+# probes marked `faults` (Redis faults across replicas, every model-store corruption), the
+# daily job killed at 100 random points and a million inputs per fuzz target. .ci/run
+# runs it too.
 .PHONY: faults
 faults: install
-	pytest tests/faults -m "not container"
+	POKEWATCH_FUZZ_RUNS=1000000 POKEWATCH_KILL_TRIALS=100 \
+	  pytest tests/faults tests/pipelines/test_daily_kill.py -m "not container"
+
+# Not part of `make test` or CI (30 minutes; SOAK_MINUTES to change): tests/faults/soak.py.
+.PHONY: soak
+soak: install
+	python -m tests.faults.soak --minutes $(SOAK_MINUTES)
 
 # Not part of `make test`: PokeWatch vs a FastAPI peer and a bare Starlette ceiling, on
 # loopback with wrk (installed from Debian if missing) and the shared Redis on 6379
