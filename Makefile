@@ -75,7 +75,7 @@ container-check: install
 .PHONY: faults
 faults: install
 	POKEWATCH_FUZZ_RUNS=1000000 POKEWATCH_KILL_TRIALS=100 \
-	  pytest tests/faults tests/pipelines/test_daily_kill.py -m "not container"
+	  pytest -rP tests/faults tests/pipelines/test_daily_kill.py -m "not container"
 
 # Not part of `make test` or CI (30 minutes; SOAK_MINUTES to change): tests/faults/soak.py.
 .PHONY: soak

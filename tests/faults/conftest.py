@@ -3,6 +3,7 @@
 Tests marked `faults` are the slow part (`make faults`); the others also run in `make test`.
 """
 
+import random
 import socket
 import time
 from collections.abc import Iterator
@@ -111,3 +112,19 @@ def served(base: str, api_key: str) -> int:
         base + "/fair_price", json={"card_id": SEALED}, headers={"X-API-Key": api_key}, timeout=10
     )
     return response.status_code
+
+
+# What the load of the Redis faults and the soak asks: a sealed product, a card, an unknown
+# id; the latest day or a date.
+LOAD_CARDS = ("tcg-133777", "sv2a_151_mew_ex___205_165", "missing-card")
+LOAD_DATES = (None, "2024-06-01", "2025-01-15", "2025-10-01")
+
+
+async def mixed_request(client: httpx.AsyncClient, base: str, rng: random.Random) -> httpx.Response:
+    """Half `POST /fair_price`, half `GET /v1/cards/{id}/fair-price`, over `LOAD_CARDS` and
+    `LOAD_DATES`."""
+    card, day = rng.choice(LOAD_CARDS), rng.choice(LOAD_DATES)
+    if rng.random() < 0.5:
+        return await client.post(base + "/fair_price", json={"card_id": card, "date": day})
+    query = f"?date={day}" if day else ""
+    return await client.get(f"{base}/v1/cards/{card}/fair-price{query}")

@@ -40,11 +40,10 @@ from model.settings import ModelSettings
 from model.training import train
 from service.store import JobsFile, ModelRegistry, Publications, Stage, Store
 from tests.e2e.conftest import bentoml_serve, free_port
+from tests.faults.conftest import LOAD_CARDS, mixed_request
 from tests.service.test_redis_faults import RedisServer, launch
 
 POKEWATCH = Path(sys.executable).with_name("pokewatch")
-CARDS = ["tcg-133777", "sv2a_151_mew_ex___205_165", "missing-card"]
-DATES = [None, "2024-06-01", "2025-01-15"]
 WINDOW_SECONDS = 300
 KEYS_RELOAD_SECONDS = 1.0
 REVOCATION_SLACK_SECONDS = 1.0
@@ -100,16 +99,9 @@ async def load(base: str, key: str, record: Record, until: float, rate: float) -
         rng = random.Random(number)
         async with httpx.AsyncClient(headers={"X-API-Key": key}, timeout=30) as client:
             while time.monotonic() < until:
-                card, day = rng.choice(CARDS), rng.choice(DATES)
                 sent = time.monotonic()
                 try:
-                    if rng.random() < 0.5:
-                        response = await client.post(
-                            base + "/fair_price", json={"card_id": card, "date": day}
-                        )
-                    else:
-                        query = f"?date={day}" if day else ""
-                        response = await client.get(f"{base}/v1/cards/{card}/fair-price{query}")
+                    response = await mixed_request(client, base, rng)
                 except httpx.HTTPError as error:
                     record.failures.append(f"{type(error).__name__}: {error}")
                     continue
@@ -125,7 +117,7 @@ async def refused_after(base: str, key: str) -> float:
     async with httpx.AsyncClient(headers={"X-API-Key": key}, timeout=30) as client:
         in_a_row = 0
         while in_a_row < 10:
-            response = await client.post(base + "/fair_price", json={"card_id": CARDS[0]})
+            response = await client.post(base + "/fair_price", json={"card_id": LOAD_CARDS[0]})
             in_a_row = in_a_row + 1 if response.status_code == 401 else 0
             if time.monotonic() - started > 60:
                 break

@@ -19,13 +19,12 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import bentoml_serve
+from tests.faults.conftest import mixed_request
 from tests.service.test_redis_faults import RedisServer, launch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.faults]
 
 CONNECTIONS = 16
-CARDS = ["tcg-133777", "sv2a_151_mew_ex___205_165", "missing-card"]
-DATES = [None, "2024-06-01", "2025-01-15", "2025-10-01"]
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +65,8 @@ class Load:
         async with httpx.AsyncClient(headers=headers, timeout=20) as client:
             while self.running:
                 base = self.bases[rng.randrange(len(self.bases))]
-                card, day = rng.choice(CARDS), rng.choice(DATES)
                 try:
-                    if rng.random() < 0.5:
-                        response = await client.post(
-                            base + "/fair_price", json={"card_id": card, "date": day}
-                        )
-                    else:
-                        query = f"?date={day}" if day else ""
-                        response = await client.get(f"{base}/v1/cards/{card}/fair-price{query}")
+                    response = await mixed_request(client, base, rng)
                 except httpx.HTTPError as error:
                     self.failures.append(f"{type(error).__name__}: {error}")
                     continue
