@@ -69,12 +69,13 @@ container-check: install
 	pytest -m container tests/containers
 
 # The whole fault suite (tests/faults): `make test` runs its fast part, this adds the slow
-# probes marked `faults` (Redis faults across replicas, every model-store corruption), the
-# daily job killed at 100 random points and a million inputs per fuzz target. .ci/run
-# runs it too.
+# probes marked `faults` (Redis faults across replicas, every model-store corruption, the
+# full disk in collect and score), 100 random SIGKILLs (50 of the daily job while collecting
+# or scoring, 50 of a promotion saving and publishing a model) and 300,000 inputs per fuzz
+# target. .ci/run runs it too.
 .PHONY: faults
 faults: install
-	POKEWATCH_FUZZ_RUNS=1000000 POKEWATCH_KILL_TRIALS=100 \
+	POKEWATCH_FUZZ_RUNS=300000 POKEWATCH_KILL_TRIALS=50 \
 	  pytest -rP tests/faults tests/pipelines/test_daily_kill.py -m "not container"
 
 # Not part of `make test` or CI (30 minutes; SOAK_MINUTES to change): tests/faults/soak.py.

@@ -73,6 +73,9 @@ CACHING_HEADERS = frozenset({b"cache-control", b"etag", b"vary"})
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 PROBLEM_JSON = b"application/problem+json"
 BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The access log's status for a request whose client left (or was cut by the read
+# deadline) before its body arrived: nothing was answered (nginx's convention).
+CLIENT_CLOSED_REQUEST = 499
 RATE_LIMITED_TYPE = "https://pokewatch.dev/problems/rate-limited"
 
 
@@ -227,7 +230,7 @@ class EdgeMiddleware:
                     request_id,
                     scope["method"],
                     scope["path"],
-                    status,
+                    CLIENT_CLOSED_REQUEST if request_state.get("client_gone") else status,
                     (time.perf_counter() - started) * 1000,
                     request_state.get("key_id", "-"),
                 )
@@ -283,8 +286,8 @@ class RouteMethods:
 class RequestCheckMiddleware:
     """405 (with `Allow`) for a method the route does not take, before anything reads
     or judges the body; 413 when the declared or the streamed body exceeds the limit;
-    415 for non-JSON. OPTIONS (CORS preflight, answered further in) and paths that are
-    no route (404) pass."""
+    415 for non-JSON; then the app gets the whole body at once. OPTIONS (CORS preflight,
+    answered further in) and paths that are no route (404) pass."""
 
     def __init__(self, app: ASGIApp, limit: int, methods: RouteMethods) -> None:
         self.app = app
@@ -325,28 +328,34 @@ class RequestCheckMiddleware:
                 ),
             )
             return
+        # The whole body before the app is called (at most `limit` bytes): a client that
+        # leaves or is cut by the read deadline half-way (service.connections) never
+        # reaches an app, which would fail on the missing body and log and count a 500.
+        chunks: list[bytes] = []
         received = 0
-        answered = False
-
-        async def counted_receive() -> Message:
-            """Answers 413 as soon as the stream passes the limit, then tells the app the
-            client is gone: the rest of the body is never read or buffered."""
-            nonlocal received, answered
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    if not answered:
-                        answered = True
-                        await self._too_large(send)
-                    return {"type": "http.disconnect"}
-            return message
+            if message["type"] == "http.disconnect":
+                state(scope)["client_gone"] = True
+                return
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.limit:
+                await self._too_large(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body: Message | None = {"type": "http.request", "body": b"".join(chunks)}
 
-        async def send_unless_answered(message: Message) -> None:
-            if not answered:
-                await send(message)
+        async def replay() -> Message:
+            nonlocal body
+            if body is not None:
+                message, body = body, None
+                return message
+            return await receive()  # after the body: the disconnect, when it comes
 
-        await self.app(scope, counted_receive, send_unless_answered)
+        await self.app(scope, replay, send)
 
     async def _too_large(self, send: Send) -> None:
         await send_json(

@@ -3,6 +3,7 @@
 Tests marked `faults` are the slow part (`make faults`); the others also run in `make test`.
 """
 
+import os
 import random
 import socket
 import time
@@ -24,9 +25,14 @@ SEALED = "tcg-133777"
 
 
 @pytest.fixture(scope="session")
-def guarded(model_tag: str) -> Iterator[str]:
+def guarded(model_tag: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A service with short read deadlines and small caps (service.connections)."""
     env = {
+        # Its own BentoML home, as a deployment has (the shared store is store.path): every
+        # `bentoml serve` empties its home's prometheus_multiproc_dir at start, and this
+        # server lives through the other tests' servers.
+        "BENTOML_HOME": str(tmp_path_factory.mktemp("guarded-home")),
+        "POKEWATCH_STORE__PATH": os.environ["BENTOML_HOME"],
         "POKEWATCH_SECURITY__REQUEST_READ_SECONDS": str(READ_SECONDS),
         "POKEWATCH_SECURITY__MAX_CONNECTIONS": str(MAX_CONNECTIONS),
         "POKEWATCH_SECURITY__MAX_HEADER_BYTES": str(MAX_HEADER_BYTES),

@@ -98,6 +98,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("phase", ["collect", "score"])
 def test_the_daily_job_on_a_full_disk(
     daily_env: tuple[dict[str, str], FakeTcgcsv, Store], tmp_path: Path, phase: str

@@ -1,5 +1,5 @@
 """Every atheris target of `tests.faults.fuzz` for a bounded number of inputs
-(`POKEWATCH_FUZZ_RUNS`, 20,000 in `make test`; `make faults` runs 1,000,000)."""
+(`POKEWATCH_FUZZ_RUNS`, 20,000 in `make test`; `make faults` runs 300,000)."""
 
 import os
 import subprocess

@@ -147,3 +147,17 @@ def test_connections_over_the_cap_are_closed_at_once(guarded: str, api_key: str)
     assert served(guarded, api_key) == 200
     metrics = httpx.get(guarded + "/metrics", timeout=10).text
     assert 'pokewatch_connections_closed_total{reason="over_capacity"}' in metrics
+
+
+def test_cut_requests_are_no_5xx_in_the_metrics(guarded: str) -> None:
+    """After the half-sent requests above: the apps never saw them, so BentoML counted no
+    5xx for them (it counts what an app answers, even to a client that is gone)."""
+    text = httpx.get(guarded + "/metrics", timeout=10).text
+    server_errors = [
+        line
+        for line in text.splitlines()
+        if line.startswith("bentoml_service_request_total{")
+        and 'http_response_code="5' in line
+        and float(line.split()[-1]) > 0
+    ]
+    assert server_errors == []
