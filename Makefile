@@ -70,7 +70,7 @@ container-check: install
 
 # The whole fault suite (tests/faults): `make test` runs its fast part, this adds the slow
 # probes marked `faults` (Redis faults across replicas, every model-store corruption, the
-# full disk in collect and score), 100 random SIGKILLs (50 of the daily job while collecting
+# damaged keys file, clock jumps, the full disk in collect and score), 100 random SIGKILLs (50 of the daily job while collecting
 # or scoring, 50 of a promotion saving and publishing a model) and 300,000 inputs per fuzz
 # target. .ci/run runs it too.
 .PHONY: faults

@@ -13,7 +13,7 @@ import pytest
 from tests.e2e.conftest import bentoml_serve
 from tests.faults.conftest import SEALED
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.faults]
 
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 BEFORE_DATA = "-9000d"  # about 2002: before the bundled sample's first day

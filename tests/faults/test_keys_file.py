@@ -11,7 +11,7 @@ from service.keys import KeysFile, Scope
 from tests.e2e.conftest import bentoml_serve
 from tests.faults.conftest import SEALED
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.faults]
 
 RELOAD_SECONDS = 0.2
 

@@ -19,7 +19,7 @@ from service.store import JobsFile, ModelRegistry, Publications, Stage, Store
 from tests.e2e.conftest import bentoml_serve
 from tests.faults.conftest import SEALED
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.faults]
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,6 @@ CORRUPTIONS: dict[str, Callable[[Path], object]] = {
     "emptied": lambda model: empty(model),
     "saved-half-way": lambda model: save_half_way(model),
 }
-# All in `make faults`; `make test` has the restart after a corruption while serving below.
 
 
 def empty(directory: Path) -> None:
@@ -107,7 +106,6 @@ def served_version(base: str, api_key: str) -> str:
     return version
 
 
-@pytest.mark.faults
 @pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
 def test_a_corrupt_newest_model_at_start_serves_the_one_before(
     home: Path, api_key: str, corruption: str
