@@ -21,9 +21,8 @@ from model.training import train
 from service.store import Stage, Store
 from tests.pipelines.conftest import private_store, write_config  # noqa: F401 (fixture)
 
-pytestmark = [pytest.mark.slow, pytest.mark.faults]
-
 TRIALS = int(os.environ.get("POKEWATCH_KILL_TRIALS", "1"))
+pytestmark = [pytest.mark.slow, pytest.mark.faults, pytest.mark.timeout(max(300, 30 * TRIALS))]
 POKEWATCH = Path(sys.executable).with_name("pokewatch")
 
 

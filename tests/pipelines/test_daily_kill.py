@@ -35,9 +35,9 @@ from service.store import Stage, Store
 from tests.pipelines.conftest import private_store
 from tests.pipelines.fake_tcgcsv import GROUPS, FakeTcgcsv, fixture_days
 
-pytestmark = pytest.mark.slow
-
 TRIALS = int(os.environ.get("POKEWATCH_KILL_TRIALS", "2"))
+# A trial (a kill and its rerun) takes up to about 10 s on a loaded 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(max(300, 30 * TRIALS))]
 FIRST_DAY = date(2026, 11, 1)
 POKEWATCH = Path(sys.executable).with_name("pokewatch")
 
