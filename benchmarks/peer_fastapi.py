@@ -27,7 +27,6 @@ from model.catalog import Catalog
 from model.settings import load_settings
 from service.answers import Answers, build_cache
 from service.keys import KeyRecord, KeyStore, Scope
-from service.middleware import redis_guard
 from service.ratelimit import Policy, RedisLimiter
 from service.redis_guard import RedisGuard
 from service.settings import ServiceSettings
@@ -38,7 +37,7 @@ LIMITS = SETTINGS.security.rate_limit
 
 
 def guard(component: str) -> RedisGuard:
-    found = redis_guard(SETTINGS, component)
+    found = RedisGuard.from_settings(SETTINGS.redis, component)
     assert found is not None, "the peer needs POKEWATCH_REDIS__URL"
     return found
 

@@ -27,11 +27,13 @@ MIDDLEWARE_LAYERS = {
     "RequestCheckMiddleware": "request checks",
     "AuthMiddleware": "auth (key hash, compare)",
     "RateLimitMiddleware": "rate limit",
+    "OpenAPIMiddleware": "OpenAPI pass-through",
+    "DirectApiMiddleware": "direct API (input model, call)",
+    "DirectApi": "direct API (input model, call)",
 }
 # The project's files (path from the repository root starts with it), then libraries (the
 # path contains it); first match wins, checked from the innermost frame out.
 PROJECT_LAYERS = [
-    ("service/direct.py", "direct API (input model, call)"),
     ("service/ratelimit.py", "rate limit"),
     ("service/keys.py", "auth (key hash, compare)"),
     ("service/cache.py", "answers, cache"),
@@ -79,7 +81,7 @@ def frame_layer(frame: str) -> str | None:
         return None
     file, line = found["file"], int(found["line"])
     relative = file.removeprefix(f"{REPO}/")
-    if relative == "service/middleware.py":
+    if relative == "service/edge.py":
         for first, last, name in class_spans(relative):
             if first <= line <= last and name in MIDDLEWARE_LAYERS:
                 return MIDDLEWARE_LAYERS[name]

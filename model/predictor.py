@@ -92,9 +92,6 @@ class QueryError(Exception):
         self.detail = detail
         self.card_id = card_id
 
-    def body(self) -> dict[str, Any]:
-        return {"error": self.error.value, "detail": self.detail}
-
 
 def invalid(detail: str) -> QueryError:
     return QueryError(QueryErrorCode.INVALID_REQUEST, detail)

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from model.band import BandSettings
 from model.evaluation import BacktestSettings, GateThresholds
+from model.frozen import FrozenSettings
 from model.signals import SignalThresholds
 from model.strategies import DEFAULT_STRATEGY, STRATEGIES, FairPriceModel
 
@@ -40,9 +41,7 @@ def config_path() -> Path:
     return local if local.is_file() else SHIPPED_CONFIG
 
 
-class ModelSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class ModelSettings(FrozenSettings):
     strategy: str = DEFAULT_STRATEGY
     horizon: int = Field(default=7, ge=1, le=365)
     thresholds: SignalThresholds = SignalThresholds()
@@ -50,7 +49,7 @@ class ModelSettings(BaseModel):
     backtest: BacktestSettings = BacktestSettings()
     band: BandSettings = BandSettings()
     # Overrides of the configured strategy's hyper-parameter defaults (see model/gbm.py).
-    hyperparameters: dict[str, float] = {}
+    hyperparameters: dict[str, float] = Field(default_factory=dict)
     # Answers give a fair price and a signal once an item was observed on this many days.
     min_observed_days: int = Field(default=1, ge=1)
 
@@ -80,10 +79,8 @@ class ModelSettings(BaseModel):
         return FairPriceModel(strategy, self.horizon)
 
 
-class DataSettings(BaseModel):
+class DataSettings(FrozenSettings):
     """The base price history; the jobs add the collected days to it (`pipelines.history`)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     # A file or partition directory; None: the sample bundled with the code, unless
     # `bundled` is false (then the collected days alone).

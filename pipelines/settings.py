@@ -15,19 +15,16 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
+from model.frozen import FrozenSettings
 from model.settings import Settings
 from service.settings import AlertsSettings, ScheduleSettings, StoreSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class RetrySettings(_Frozen):
+class RetrySettings(FrozenSettings):
     """Retries of connection errors, timeouts, 429 and 5xx (never 401/403/404)."""
 
     attempts: int = Field(default=5, ge=1)
@@ -38,13 +35,13 @@ class RetrySettings(_Frozen):
     max_retry_after_seconds: float = Field(default=120.0, ge=0)
 
 
-class TcgcsvSettings(_Frozen):
+class TcgcsvSettings(FrozenSettings):
     base_url: str = "https://tcgcsv.com"
     category_id: int = 3  # Pokémon (85 is Pokémon Japan)
     timeout_seconds: float = Field(default=30.0, gt=0)
 
 
-class PokemonPriceTrackerSettings(_Frozen):
+class PokemonPriceTrackerSettings(FrozenSettings):
     base_url: str = "https://www.pokemonpricetracker.com/api/v2"
     api_key_env: str = "POKEMONPRICETRACKER_API_KEY"
     # Every HTTP request counts, retries included, across all runs of a UTC day (the count
@@ -56,18 +53,18 @@ class PokemonPriceTrackerSettings(_Frozen):
     timeout_seconds: float = Field(default=30.0, gt=0)
 
 
-class SourcesSettings(_Frozen):
+class SourcesSettings(FrozenSettings):
     tcgcsv: TcgcsvSettings = TcgcsvSettings()
     pokemonpricetracker: PokemonPriceTrackerSettings = PokemonPriceTrackerSettings()
     retry: RetrySettings = RetrySettings()
 
 
-class TcgcsvSelection(_Frozen):
+class TcgcsvSelection(FrozenSettings):
     """Items of one TCGplayer group (set), or of `all` groups of the category: explicit
     ids, the `top` N printings by market price that day, or (neither) every printing."""
 
     group: int | Literal["all"]
-    items: list[str] = []
+    items: list[str] = Field(default_factory=list)
     top: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
@@ -79,14 +76,14 @@ class TcgcsvSelection(_Frozen):
         return self
 
 
-class PokemonPriceTrackerSelection(_Frozen):
+class PokemonPriceTrackerSelection(FrozenSettings):
     """Cards of one vendor set: explicit TCGplayer ids (one call each), or the `top` N."""
 
     set_id: str
     # Our item ids are `<set_slug>_<card name and number>`, e.g. sv2a_151_charizard_ex___201_165.
     set_slug: str
     language: str = "english"
-    tcgplayer_ids: list[str] = []
+    tcgplayer_ids: list[str] = Field(default_factory=list)
     top: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
@@ -96,12 +93,12 @@ class PokemonPriceTrackerSelection(_Frozen):
         return self
 
 
-class TrackedItemsSettings(_Frozen):
+class TrackedItemsSettings(FrozenSettings):
     """Inline selections, or `file`: a YAML file with the same two keys (it wins when set)."""
 
     file: Path | None = None
-    tcgcsv: list[TcgcsvSelection] = []
-    pokemonpricetracker: list[PokemonPriceTrackerSelection] = []
+    tcgcsv: list[TcgcsvSelection] = Field(default_factory=list)
+    pokemonpricetracker: list[PokemonPriceTrackerSelection] = Field(default_factory=list)
 
     def effective(self) -> TrackedItemsSettings:
         if self.file is None:
@@ -110,7 +107,7 @@ class TrackedItemsSettings(_Frozen):
         return TrackedItemsSettings.model_validate(yaml.safe_load(path.read_text()) or {})
 
 
-class CollectorSettings(_Frozen):
+class CollectorSettings(FrozenSettings):
     # Relative paths are relative to the project directory.
     raw_dir: Path = Path("data/raw")
     quarantine_dir: Path = Path("data/quarantine")
@@ -125,7 +122,7 @@ class CollectorSettings(_Frozen):
         return path if path.is_absolute() else PROJECT_ROOT / path
 
 
-class MlflowSettings(_Frozen):
+class MlflowSettings(FrozenSettings):
     # None: sqlite in the project's data directory (data/mlruns/mlflow.db). MLflow 3 refuses
     # plain file stores unless told otherwise, so any tracking URI given here is a server's
     # or a database's.
@@ -145,7 +142,7 @@ class MlflowSettings(_Frozen):
         return self.artifact_location or (PROJECT_ROOT / "data" / "mlruns" / "artifacts").as_uri()
 
 
-class PromotionSettings(_Frozen):
+class PromotionSettings(FrozenSettings):
     """A challenger replaces the production model unless its score is worse by > margin."""
 
     metric: str = "mape"  # any evaluation metric where lower is better

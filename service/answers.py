@@ -30,9 +30,10 @@ from service.cache import (
     answer_decoder,
     signal_label,
 )
+from service.errors import error_body
 from service.metrics import labelled, service_metrics
 from service.redis_guard import RedisGuard
-from service.settings import CacheConfig
+from service.settings import CacheSettings
 
 Body = tuple[int, bytes]
 QUERY_STATUS = {
@@ -46,15 +47,19 @@ def status_of(error: QueryError) -> int:
     return QUERY_STATUS[error.error]
 
 
+def query_error(error: QueryError) -> dict[str, Any]:
+    return error_body(error.error.value, error.detail)
+
+
 def query_error_body(error: QueryError) -> Body:
-    return status_of(error), orjson.dumps(error.body())
+    return status_of(error), orjson.dumps(query_error(error))
 
 
 def item_error(index: int, error: QueryError) -> dict[str, Any]:
     """A failed batch item's answer in its place: its index, the card it names (if any),
     its status and the error body."""
     named = {} if error.card_id is None else {"card_id": error.card_id}
-    return {"index": index, **named, "status": status_of(error), **error.body()}
+    return {"index": index, **named, "status": status_of(error), **query_error(error)}
 
 
 Clock = Callable[[], datetime]
@@ -172,7 +177,7 @@ class Answers:
         return 200, orjson.dumps(self.catalog.summaries(limit, offset, self.stale()))
 
 
-def build_cache(config: CacheConfig, guard: RedisGuard | None) -> PredictionCache | None:
+def build_cache(config: CacheSettings, guard: RedisGuard | None) -> PredictionCache | None:
     if not config.enabled:
         return None
     return PredictionCache(

@@ -94,9 +94,6 @@ class LruCache:
     def ttl(self) -> float:
         return self.ttl_seconds * (1 + random.uniform(-self.jitter, self.jitter))  # noqa: S311
 
-    def clear(self) -> None:
-        self.entries.clear()
-
 
 class RedisTier:
     """MGET and pipelined SET PX through a `RedisGuard`."""
@@ -120,12 +117,6 @@ class RedisTier:
         for key, value in items.items():
             pipeline.set(self.prefix + key, value, px=max(1, int(ttl_seconds * 1000)))
         await self.guard.call(pipeline.execute)
-
-    async def delete_matching(self, pattern: str) -> int:
-        deleted = 0
-        async for key in self.guard.client.scan_iter(match=self.prefix + pattern, count=500):
-            deleted += await self.guard.client.delete(key)
-        return deleted
 
 
 Compute = Callable[[list[int]], list[Cached | None]]
@@ -233,13 +224,6 @@ class PredictionCache:
             labelled(lookups, tier, "hit").inc(hits)
         if misses:
             labelled(lookups, tier, "miss").inc(misses)
-
-    async def clear(self, model_tag: str | None = None) -> int:
-        """Drop cached answers (all, or one model tag's); returns the Redis keys deleted."""
-        self.local.clear()
-        if self.redis is None:
-            return 0
-        return await self.redis.delete_matching(f"{model_tag}|*" if model_tag else "*")
 
 
 def answer_decoder(model_tag: str) -> Decode:

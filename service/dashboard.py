@@ -1,7 +1,7 @@
 """The dashboard at /ui: static files (service/ui/) that read the v1 API from the browser.
 
 Public like the OpenAPI page (the data comes from /v1, with the visitor's key), served with
-a strict Content-Security-Policy (`service.middleware.DASHBOARD_CSP`): the page has no
+a strict Content-Security-Policy (`service.edge.DASHBOARD_CSP`): the page has no
 inline script or style and loads nothing from another origin.
 """
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 
 def fsync_directory(directory: Path) -> None:
@@ -41,14 +39,14 @@ class WriteError(OSError):
 DEFAULT_MODE = 0o644
 
 
-def atomic_write(target: Path, write: Callable[[BinaryIO], None], mode: int = DEFAULT_MODE) -> None:
-    """Write `target` through `write(stream)` atomically, with permissions `mode`."""
+def atomic_write(target: Path, data: bytes, mode: int = DEFAULT_MODE) -> None:
+    """Replace `target` with `data` atomically, with permissions `mode`."""
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     temp = Path(temp_name)
     try:
         with os.fdopen(handle, "wb") as stream:
-            write(stream)
+            stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
         temp.chmod(mode)
@@ -60,13 +58,6 @@ def atomic_write(target: Path, write: Callable[[BinaryIO], None], mode: int = DE
         temp.unlink(missing_ok=True)
         raise
     fsync_directory(target.parent)
-
-
-def atomic_write_bytes(target: Path, data: bytes, mode: int = DEFAULT_MODE) -> None:
-    def write(stream: BinaryIO) -> None:
-        stream.write(data)
-
-    atomic_write(target, write, mode)
 
 
 def create_exclusively(target: Path, data: bytes, mode: int = DEFAULT_MODE) -> bool:

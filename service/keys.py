@@ -29,7 +29,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.files import atomic_write_bytes
+from service.files import atomic_write
 from service.metrics import service_metrics
 
 logger = logging.getLogger("pokewatch.keys")
@@ -136,7 +136,7 @@ class KeysFile:
             self._write(content)
 
     def _write(self, content: KeyFile) -> None:
-        atomic_write_bytes(self.path, content.model_dump_json(indent=2).encode(), mode=0o600)
+        atomic_write(self.path, content.model_dump_json(indent=2).encode(), mode=0o600)
 
     def create(
         self,

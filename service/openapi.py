@@ -4,24 +4,21 @@ BentoML 1.4.39 derives request schemas of the `@bentoml.api` routes (the compati
 API) well but describes every 200 as a free-form object, errors in its own shapes, and no
 authentication; it does not describe mounted apps at all. `pokewatch_openapi` replaces
 those parts with the models below and adds the v1 routes (`service.v1`), with their
-parameters, answers, examples and headers; `OpenAPIMiddleware` serves the result (built
-once).
+parameters, answers, examples and headers; `service.edge.OpenAPIMiddleware` serves
+the result (built once).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from model.alerts import Rule
 from model.catalog import MAX_ID_LENGTH, MAX_PORTFOLIO_LINES, MAX_QUANTITY, SortKey
 from service.alerts.routes import MAX_DELIVERIES_PAGE, WatchRequest, WebhookRequest
-from service.errors import send_json
 
 Signal = Literal["BUY", "HOLD", "SELL"]
 Reason = Literal["insufficient_history", "not_scored"]
@@ -920,23 +917,3 @@ def _json_response(
         "description": description,
         "content": {media_type: {"schema": {"$ref": SCHEMA_REF.format(model=model)}}},
     }
-
-
-class OpenAPIMiddleware:
-    """Answers GET /docs.json with the corrected document (inside auth: policy applies)."""
-
-    def __init__(
-        self, app: ASGIApp, generated: Callable[[], dict[str, Any]], max_page_size: int
-    ) -> None:
-        self.app = app
-        self.generated = generated
-        self.max_page_size = max_page_size
-        self.document: dict[str, Any] | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/docs.json" or scope["method"] != "GET":
-            await self.app(scope, receive, send)
-            return
-        if self.document is None:
-            self.document = pokewatch_openapi(self.generated(), self.max_page_size)
-        await send_json(send, 200, self.document)

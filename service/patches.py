@@ -115,12 +115,12 @@ def skip_disabled_tracing_middleware() -> bool:
 
 def patches_switched_off() -> bool:
     """`POKEWATCH_BENTOML_PATCHES=0`: BentoML runs as released (to measure what the
-    patches and `service.direct` buy, or should one ever misbehave)."""
+    patches and `service.edge.DirectApi` buy, or should one ever misbehave)."""
     return os.environ.get("POKEWATCH_BENTOML_PATCHES", "1").strip() == "0"
 
 
 def patches_enabled() -> bool:
-    """The BentoML version the patches (and `service.direct`) were written for, not
+    """The BentoML version the patches (and `service.edge.DirectApi`) were written for, not
     switched off."""
     return bentoml.__version__ == BENTOML_PATCHED_VERSION and not patches_switched_off()
 

@@ -167,7 +167,7 @@ class RedisLimiter:
         """Connect and load the script before traffic, so no request pays for it."""
         await self.guard.call(
             lambda: self.guard.client.script_load(GCRA_SCRIPT),
-            timeout=max(1.0, self.guard.settings.timeout_seconds * 10),
+            timeout=max(1.0, self.guard.timeout_seconds * 10),
         )
 
     async def hit(self, key: str, policy: Policy, cost: int = 1) -> Decision:

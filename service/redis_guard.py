@@ -11,7 +11,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 import redis.asyncio as aioredis
@@ -19,16 +18,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from service.settings import RedisSettings
+
 logger = logging.getLogger("pokewatch.redis")
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class RedisSettings:
-    url: str
-    timeout_seconds: float = 0.05
-    cool_down_seconds: float = 2.0
 
 
 class RedisGuard:
@@ -39,18 +33,29 @@ class RedisGuard:
         on_degraded: Callable[[bool], None] = lambda _degraded: None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if settings.url is None:
+            raise ValueError(f"{component}: redis.url is not set")
         self.component = component
-        self.settings = settings
+        self.timeout_seconds = settings.timeout_ms / 1000
+        self.cool_down_seconds = settings.cool_down_seconds
         self.on_degraded = on_degraded
         self.clock = clock
         self.client = aioredis.Redis.from_url(
             settings.url,
-            socket_timeout=settings.timeout_seconds,
-            socket_connect_timeout=settings.timeout_seconds,
+            socket_timeout=self.timeout_seconds,
+            socket_connect_timeout=self.timeout_seconds,
             retry=Retry(NoBackoff(), 0),
         )
         self.open_until = 0.0
         self.degraded = False
+
+    @classmethod
+    def from_settings(cls, settings: RedisSettings, component: str) -> RedisGuard | None:
+        """The component's guarded client, reporting `pokewatch_redis_degraded{component}`;
+        None when no Redis is configured (the component runs on its local state)."""
+        if not settings.url:
+            return None
+        return cls(component, settings, on_degraded=degraded_metric(component))
 
     @property
     def available(self) -> bool:
@@ -63,10 +68,10 @@ class RedisGuard:
         if not self.available:
             return None
         try:
-            async with asyncio.timeout(timeout or self.settings.timeout_seconds * 2):
+            async with asyncio.timeout(timeout or self.timeout_seconds * 2):
                 result = await make_call()
         except (RedisError, OSError, TimeoutError) as error:
-            self.open_until = self.clock() + self.settings.cool_down_seconds
+            self.open_until = self.clock() + self.cool_down_seconds
             self._set_degraded(True, error)
             return None
         self._set_degraded(False)

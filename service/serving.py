@@ -57,6 +57,7 @@ class Serving:
         self._catalog_lock = asyncio.Lock()
         # Models and publications that failed to load: never tried again by this worker.
         self._failed: set[str] = set()
+        self._watching: asyncio.Task[None] | None = None
 
     @property
     def ready(self) -> bool:
@@ -156,7 +157,20 @@ class Serving:
         self.update_gauges()
         return prepared is not None
 
-    async def run(self, every_seconds: float) -> None:
+    def watch(self, every_seconds: float) -> None:
+        """Check the store every `every_seconds` (0: never) until `close` (in the worker's
+        event loop, at start-up)."""
+        if every_seconds > 0:
+            self._watching = asyncio.create_task(self._follow(every_seconds))
+
+    async def close(self) -> None:
+        """Stop watching the store; close the cache's Redis client."""
+        if self._watching is not None:
+            self._watching.cancel()
+        if self.cache is not None and self.cache.redis is not None:
+            await self.cache.redis.guard.close()
+
+    async def _follow(self, every_seconds: float) -> None:
         while True:
             await asyncio.sleep(every_seconds)
             try:

@@ -8,17 +8,17 @@ from datetime import date
 from enum import StrEnum
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
+from typing import Literal
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from model.artifact import MODEL_NAME
+from model.frozen import FrozenSettings
 from model.settings import ConfigFileSettings, ModelSettings
 
 
-class ServiceConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class ServingSettings(FrozenSettings):
     model_tag: str = f"{MODEL_NAME}:latest"
     workers: int = Field(default=1, ge=1, le=64)
     timeout_seconds: int = Field(default=10, ge=1, le=600)
@@ -28,17 +28,17 @@ class ServiceConfig(BaseModel):
     reload_seconds: float = Field(default=30, ge=0)
     # Answers say `stale: true` once the newest collected day is older than this.
     stale_after_hours: float = Field(default=36, gt=0)
+    # The workers' log lines: `text`, or `json` (one object a line, for a log collector).
+    log_format: Literal["text", "json"] = "text"
 
 
-class RateLimitConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class RateLimitSettings(FrozenSettings):
     enabled: bool = True
     backend: str = Field(default="memory", pattern="^(memory|redis)$")
     per_minute: int = Field(default=600, ge=1)
     burst: int = Field(default=60, ge=1)
     # A request in a scope costs this many tokens (scopes not listed cost 1).
-    scope_costs: dict[str, int] = {"batch": 10}
+    scope_costs: dict[str, int] = Field(default_factory=lambda: {"batch": 10})
     # Redis backend: tokens a worker takes from a key's shared bucket per round trip. 1 is
     # exact (one round trip per request); more saves round trips, with the bounded overshoot
     # of service.ratelimit.LeasedLimiter.
@@ -47,22 +47,20 @@ class RateLimitConfig(BaseModel):
     auth_failures_burst: int = Field(default=20, ge=1)
 
     @model_validator(mode="after")
-    def _costs_fit_in_a_burst(self) -> RateLimitConfig:
+    def _costs_fit_in_a_burst(self) -> RateLimitSettings:
         too_dear = {scope: cost for scope, cost in self.scope_costs.items() if cost > self.burst}
         if too_dear:
             raise ValueError(f"scope costs {too_dear} exceed the burst {self.burst}")
         return self
 
 
-class CorsConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    allow_origins: list[str] = []
+class CorsSettings(FrozenSettings):
+    allow_origins: list[str] = Field(default_factory=list)
     allow_credentials: bool = False
     max_age_seconds: int = 600
 
     @model_validator(mode="after")
-    def _no_wildcard_with_credentials(self) -> CorsConfig:
+    def _no_wildcard_with_credentials(self) -> CorsSettings:
         if self.allow_credentials and "*" in self.allow_origins:
             raise ValueError("allow_origins '*' cannot be combined with allow_credentials")
         return self
@@ -76,9 +74,7 @@ class AuthMode(StrEnum):
     OFF = "off"  # served (a trusted network only)
 
 
-class SecurityConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class SecuritySettings(FrozenSettings):
     auth_mode: AuthMode = AuthMode.ENFORCE
     # In `warn` mode, the day keys become required (named in the Warning and Sunset headers).
     enforce_from: date | None = None
@@ -97,13 +93,11 @@ class SecurityConfig(BaseModel):
     max_header_bytes: int = Field(default=65_536, ge=1024, le=16_777_216)
     # Take the client address from X-Forwarded-For (only behind a trusted proxy).
     trust_forwarded_for: bool = False
-    rate_limit: RateLimitConfig = RateLimitConfig()
-    cors: CorsConfig = CorsConfig()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    cors: CorsSettings = CorsSettings()
 
 
-class CacheConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class CacheSettings(FrozenSettings):
     enabled: bool = True
     max_items: int = Field(default=100_000, ge=1)  # per worker
     ttl_seconds: float = Field(default=3600, gt=0)
@@ -112,19 +106,15 @@ class CacheConfig(BaseModel):
     use_redis: bool = True
 
 
-class RedisConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class RedisSettings(FrozenSettings):
     # None: no Redis (in-memory cache and limiter). Secrets belong in POKEWATCH_REDIS__URL.
     url: str | None = None
     timeout_ms: int = Field(default=50, ge=1, le=5000)
     cool_down_seconds: float = Field(default=2.0, ge=0)
 
 
-class StoreSettings(BaseModel):
+class StoreSettings(FrozenSettings):
     """Where trained models, published answers and the jobs' status live (`service.store`)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     # None: BentoML's home (BENTOML_HOME, ~/bentoml by default). Deployments point the jobs
     # and the API at one shared directory.
@@ -133,12 +123,10 @@ class StoreSettings(BaseModel):
     keep_published: int = Field(default=7, ge=1)
 
 
-class ScheduleSettings(BaseModel):
+class ScheduleSettings(FrozenSettings):
     """When the jobs run: cron expressions in UTC (the crontab, compose and the CronJobs).
 
     The service reads it too: a v1 answer may be cached until the next run can change it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     daily: str = "0 3 * * *"  # collect, score and publish
     retrain: str = "0 4 * * 0"  # the training pipeline, weekly
@@ -153,10 +141,8 @@ class ScheduleSettings(BaseModel):
         return expression
 
 
-class DeliverySettings(BaseModel):
+class DeliverySettings(FrozenSettings):
     """How webhook events are delivered (`pipelines.alerts`, docs/alerts.md)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     # One attempt: connect, send and read the answer's status within this.
     timeout_seconds: float = Field(default=10, gt=0, le=60)
@@ -174,10 +160,8 @@ class DeliverySettings(BaseModel):
     run_seconds: float = Field(default=900, ge=0)
 
 
-class AlertsSettings(BaseModel):
+class AlertsSettings(FrozenSettings):
     """Watchlists and webhooks: where they are kept and what a webhook may target."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     # SQLAlchemy URL; None: SQLite (WAL) in the store's state directory. PostgreSQL:
     # postgresql+psycopg://user@host/db (a password belongs in POKEWATCH_ALERTS__DATABASE_URL).
@@ -186,7 +170,7 @@ class AlertsSettings(BaseModel):
     require_https: bool = True
     # Private, loopback, link-local and other non-public targets are refused unless they lie
     # in one of these networks (e.g. 127.0.0.0/8 for a receiver on this machine).
-    allowed_networks: list[IPv4Network | IPv6Network] = []
+    allowed_networks: list[IPv4Network | IPv6Network] = Field(default_factory=list)
     max_items_per_key: int = Field(default=1000, ge=1, le=100_000)
     max_webhooks_per_key: int = Field(default=10, ge=1, le=100)
     delivery: DeliverySettings = DeliverySettings()
@@ -196,10 +180,10 @@ class ServiceSettings(ConfigFileSettings):
     model: ModelSettings = ModelSettings()
     store: StoreSettings = StoreSettings()
     schedule: ScheduleSettings = ScheduleSettings()
-    service: ServiceConfig = ServiceConfig()
-    security: SecurityConfig = SecurityConfig()
-    cache: CacheConfig = CacheConfig()
-    redis: RedisConfig = RedisConfig()
+    service: ServingSettings = ServingSettings()
+    security: SecuritySettings = SecuritySettings()
+    cache: CacheSettings = CacheSettings()
+    redis: RedisSettings = RedisSettings()
     alerts: AlertsSettings = AlertsSettings()
 
     @model_validator(mode="after")

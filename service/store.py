@@ -56,7 +56,7 @@ from model.artifact import (
     save_trained_model,
 )
 from model.lookup import PriceTable
-from service.files import atomic_write_bytes, fsync_directory
+from service.files import atomic_write, fsync_directory
 from service.settings import StoreSettings
 
 logger = logging.getLogger("pokewatch.store")
@@ -382,7 +382,7 @@ class Publications:
                 "rows": len(table.predictions),
                 CHECKSUMS: file_checksums(staging),
             }
-            atomic_write_bytes(staging / MANIFEST, json.dumps(manifest, indent=2).encode())
+            atomic_write(staging / MANIFEST, json.dumps(manifest, indent=2).encode())
             staging.rename(folder / name)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -455,7 +455,7 @@ class JobsFile:
                 update={"last_success" if ok else "last_failure": when, "detail": detail}
             )
             payload = {name: run.model_dump(mode="json") for name, run in sorted(runs.items())}
-            atomic_write_bytes(self.path, json.dumps(payload, indent=2).encode())
+            atomic_write(self.path, json.dumps(payload, indent=2).encode())
 
 
 def store_root(settings: StoreSettings) -> Path:

@@ -51,7 +51,7 @@ from model.predictor import QueryError, invalid, parse_day
 from model.signals import Signal
 from service.alerts.routes import AlertRoutes
 from service.answers import Answers, Body, Clock, query_error_body, utc_now
-from service.errors import ApiError
+from service.errors import ApiError, error_body
 from service.serving import Serving
 from service.settings import ScheduleSettings, ServiceSettings
 
@@ -448,7 +448,7 @@ class V1:
     async def _api_error(self, request: Request, error: Exception) -> Response:
         assert isinstance(error, ApiError)
         return Response(
-            orjson.dumps({"error": error.error, "detail": error.detail}),
+            orjson.dumps(error_body(error.error, error.detail)),
             status_code=error.status,
             media_type=JSON,
         )

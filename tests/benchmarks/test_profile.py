@@ -3,13 +3,13 @@
 from pathlib import Path
 
 from benchmarks.profile import OTHER, REPO, layers, sample_layer
-from service import middleware
+from service import edge
 
 
 def line_of(text: str) -> int:
     return next(
         number
-        for number, line in enumerate(Path(middleware.__file__).read_text().splitlines(), 1)
+        for number, line in enumerate(Path(edge.__file__).read_text().splitlines(), 1)
         if text in line
     )
 
@@ -19,7 +19,7 @@ def test_library_frames_count_for_the_project_code_that_called_them() -> None:
     stack = ";".join(
         [
             "run (/usr/lib/python3.11/asyncio/runners.py:118)",
-            f"__call__ ({REPO}/service/middleware.py:{hit})",
+            f"__call__ ({REPO}/service/edge.py:{hit})",
             "execute_command (/venv/lib/python3.11/site-packages/redis/asyncio/client.py:600)",
         ]
     )
@@ -37,7 +37,7 @@ def test_innermost_known_layer_wins_and_unknown_is_other() -> None:
 
 def test_raw_lines_are_counted_by_layer() -> None:
     raw = [
-        f"answer ({REPO}/service/direct.py:50) 7",
+        f"answer ({REPO}/service/edge.py:{line_of('response = await self.function(')}) 7",
         "select (/usr/lib/python3.11/selectors.py:468) 3",
         "garbage",
     ]

@@ -111,7 +111,7 @@ def error_of(predictor: Predictor, card_id: str, on: str | None) -> QueryError:
 def test_unknown_card(predictor: Predictor) -> None:
     error = error_of(predictor, "zzz", None)
     assert (error.error, error.card_id) == ("card_not_found", "zzz")
-    assert error.body() == {"error": "card_not_found", "detail": "no card with id 'zzz'"}
+    assert error.detail == "no card with id 'zzz'"
 
 
 @pytest.mark.parametrize(

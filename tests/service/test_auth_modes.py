@@ -14,16 +14,16 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from service.keys import KeysFile, Scope
-from service.metrics import service_metrics
-from service.middleware import (
+from service.edge import (
     AuthMiddleware,
     EdgeMiddleware,
     RateLimitMiddleware,
-    build_security,
     keyless_warning,
     route_label,
 )
+from service.keys import KeysFile, Scope
+from service.metrics import service_metrics
+from service.security import build_security
 from service.settings import ServiceSettings
 
 

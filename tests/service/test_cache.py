@@ -17,7 +17,8 @@ from service.cache import (
     RedisTier,
     answer_decoder,
 )
-from service.redis_guard import RedisGuard, RedisSettings
+from service.redis_guard import RedisGuard
+from service.settings import RedisSettings
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -154,9 +155,7 @@ def test_redis_tier_is_shared_between_workers_and_poison_is_overwritten(
 
 def test_redis_down_is_a_miss_not_an_error() -> None:
     async def scenario() -> list[Cached | None]:
-        guard = RedisGuard(
-            "cache", RedisSettings(url="redis://127.0.0.1:1/0", timeout_seconds=0.05)
-        )
+        guard = RedisGuard("cache", RedisSettings(url="redis://127.0.0.1:1/0", timeout_ms=50))
         cache = PredictionCache(LruCache(100, 60), RedisTier(guard))
         result = await cache.get_or_compute(
             ["k"], lambda indexes: [answer("m") for _ in indexes], answer_decoder("m")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from service.middleware import DASHBOARD_CSP
+from service.edge import DASHBOARD_CSP
 
 
 def test_the_page_and_its_files_are_public_with_the_strict_policy(client: TestClient) -> None:

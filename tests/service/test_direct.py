@@ -1,4 +1,4 @@
-"""The hot APIs answered directly (service/direct.py) answer exactly as BentoML's own path."""
+"""The hot APIs answered directly (`service.edge.DirectApi`) answer as BentoML's own path."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from starlette.responses import Response
 from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
-from service.direct import DirectApiMiddleware
-from service.settings import CorsConfig
+from service.edge import DirectApiMiddleware
+from service.security import cors_policy
+from service.settings import CorsSettings
 from tests.service.test_app import CHARIZARD
 
 REQUESTS: list[tuple[str, Any]] = [
@@ -164,7 +165,6 @@ def test_wrong_methods_and_other_routes_pass_on(client: TestClient) -> None:
 
 def test_direct_answers_carry_the_cors_policy() -> None:
     """They answer before BentoML's CORS middleware, so they apply the same policy."""
-    from service.app import direct_cors
 
     @bentoml.service
     class Echo:
@@ -181,7 +181,7 @@ def test_direct_answers_carry_the_cors_policy() -> None:
         apis=[Echo.apis["echo"]],  # type: ignore[attr-defined]
         service=lambda: instance,
         enabled=True,
-        cors=direct_cors(CorsConfig(allow_origins=["https://app.example"])),
+        cors=cors_policy(CorsSettings(allow_origins=["https://app.example"])),
     )
     client = TestClient(app)
     allowed = client.post("/echo", json={"text": "hi"}, headers={"Origin": "https://app.example"})

@@ -18,10 +18,10 @@ import pytest
 import redis
 
 from model.settings import load_settings
-from service.middleware import build_security
 from service.ratelimit import LeasedLimiter, Policy, RedisLimiter
-from service.redis_guard import RedisGuard, RedisSettings
-from service.settings import ServiceSettings
+from service.redis_guard import RedisGuard
+from service.security import build_security
+from service.settings import RedisSettings, ServiceSettings
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 POLICY = Policy("leased", per_minute=3000, burst=40)  # 50 tokens a second
@@ -30,7 +30,7 @@ LEASE = 10
 
 
 def guard() -> RedisGuard:
-    return RedisGuard("ratelimit", RedisSettings(url=SHARED_REDIS, timeout_seconds=1.0))
+    return RedisGuard("ratelimit", RedisSettings(url=SHARED_REDIS, timeout_ms=1000))
 
 
 @pytest.fixture(autouse=True)

@@ -21,12 +21,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from model.settings import load_settings
+from service.edge import AuthMiddleware, RateLimitMiddleware
 from service.keys import KeysFile, KeyStore, Scope
 from service.metrics import service_metrics
-from service.middleware import AuthMiddleware, RateLimitMiddleware, Security
 from service.ratelimit import Policy, RedisLimiter
-from service.redis_guard import RedisGuard, RedisSettings, degraded_metric
-from service.settings import ServiceSettings
+from service.redis_guard import RedisGuard, degraded_metric
+from service.security import Security
+from service.settings import RedisSettings, ServiceSettings
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 
@@ -95,7 +96,9 @@ def limiter_for(server: RedisServer) -> RedisLimiter:
     service_metrics()  # registers the gauge in this process
     guard = RedisGuard(
         "ratelimit",
-        RedisSettings(url=server.url, timeout_seconds=TIMEOUT, cool_down_seconds=COOL_DOWN),
+        RedisSettings(
+            url=server.url, timeout_ms=round(TIMEOUT * 1000), cool_down_seconds=COOL_DOWN
+        ),
         on_degraded=degraded_metric("ratelimit"),
     )
     return RedisLimiter(guard, workers=2)

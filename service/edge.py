@@ -1,62 +1,70 @@
-"""The service's ASGI middleware, outermost first (see docs/security.md):
+"""The middleware chain every request passes, outermost first (`add_edge` installs it;
+docs/security.md):
 
 1. `EdgeMiddleware`: request ID, security headers, uniform error bodies, access log.
 2. `RequestCheckMiddleware`: 405 for a method the route does not take (whatever the
    body); 413 on declared or streamed bytes over the limit; 415 non-JSON.
 3. `AuthMiddleware`: API key → key record in the scope; 401/403; brute-force guard.
 4. `RateLimitMiddleware`: per-key quota; RateLimit headers; 429 with Retry-After.
+5. `OpenAPIMiddleware`: GET /docs.json, the corrected document (`service.openapi`).
+6. `DirectApiMiddleware`: the hot JSON APIs and the mounted REST API v1 answered without
+   BentoML's per-call machinery (below); everything else goes on to BentoML's app.
 
-All are plain ASGI (no BaseHTTPMiddleware): they touch only the response start, except
-the edge, which buffers error bodies (never successful ones) to rewrite them.
+All are plain ASGI (no BaseHTTPMiddleware, 0.4-0.8 ms a request): they touch only the
+response start, except the edge, which buffers error bodies (never successful ones) to
+rewrite them. Who may call what is decided in `service.security`.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Any
 
+import bentoml
+from pydantic import ValidationError
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import error_body, send_json, uniform_body
-from service.keys import KeyRecord, KeyStore
+from service.keys import KeyRecord
 from service.keys import Scope as KeyScope
 from service.metrics import labelled, service_metrics
-from service.ratelimit import LeasedLimiter, Limiter, MemoryLimiter, Policy, RedisLimiter
-from service.redis_guard import RedisGuard, RedisSettings, degraded_metric
+from service.openapi import pokewatch_openapi
+from service.patches import patches_enabled
+from service.ratelimit import Policy
+from service.security import (
+    DASHBOARD_PATH,
+    DASHBOARD_PREFIX,
+    DOCS_PATHS,
+    METRICS_PATHS,
+    PROBE_PATHS,
+    Security,
+    cors_policy,
+    header,
+    is_dashboard,
+    presented_key,
+    required_scope,
+)
 from service.settings import AuthMode, ServiceSettings
 
 access_log = logging.getLogger("pokewatch.access")
 auth_log = logging.getLogger("pokewatch.auth")
+direct_log = logging.getLogger("pokewatch.direct")
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-# BentoML's probes: never authenticated, rate limited or reshaped.
-PROBE_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
-METRICS_PATHS = frozenset({"/metrics"})
-DOCS_PATHS = frozenset({"/docs.json", "/"})
-DOCS_PREFIXES = ("/static_content/",)
-# The dashboard's static files (service/dashboard.py): public, with a strict policy.
-DASHBOARD_PATH = "/ui"
-DASHBOARD_PREFIX = f"{DASHBOARD_PATH}/"
 DASHBOARD_CSP = (
     b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     b"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-# Routes not listed need the predict scope; bulk answers (many items at once) need batch.
-ROUTE_SCOPES = {
-    "/batch_predict": KeyScope.BATCH,
-    "/v1/portfolio/valuate": KeyScope.BATCH,
-}
-BATCH_PREFIXES = ("/v1/export/",)
-ADMIN_PREFIX = "/admin/"
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -77,96 +85,58 @@ BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # deadline) before its body arrived: nothing was answered (nginx's convention).
 CLIENT_CLOSED_REQUEST = 499
 RATE_LIMITED_TYPE = "https://pokewatch.dev/problems/rate-limited"
+UNEXPECTED = "An unexpected error has occurred, please check the server log."
 
 
-def header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
+def add_edge(
+    service: Any,
+    settings: ServiceSettings,
+    security: Security,
+    mounts: Mapping[str, Any],
+    direct: Iterable[str],
+) -> None:
+    """Install the chain on the service class, in order (BentoML: the first added is the
+    outermost). `mounts` are the service's mounted apps by path (their routes' methods
+    are checked, and they are called directly); `direct` names the APIs answered
+    directly."""
+    add = service.add_asgi_middleware
+    add(EdgeMiddleware)
+    add(
+        RequestCheckMiddleware,
+        limit=settings.security.max_body_bytes,
+        methods=route_methods(service.apis.values(), mounts),
+    )
+    add(AuthMiddleware, security=security)
+    add(RateLimitMiddleware, security=security)
+    add(
+        OpenAPIMiddleware,
+        generated=lambda: service.openapi_spec.asdict(),
+        max_page_size=settings.service.max_page_size,
+    )
+    add(
+        DirectApiMiddleware,
+        apis=[service.apis[name] for name in direct],
+        service=running_service,
+        enabled=patches_enabled(),
+        mounts=mounts,
+        cors=cors_policy(settings.security.cors),
+    )
+
+
+def running_service() -> object | None:
+    try:
+        return bentoml.get_current_service()  # type: ignore[no-any-return]
+    except bentoml.exceptions.BentoMLException:
+        return None
 
 
 def state(scope: Scope) -> dict[str, Any]:
     return scope.setdefault("state", {})  # type: ignore[no-any-return]
 
 
-def is_dashboard(path: str) -> bool:
-    return path == DASHBOARD_PATH or path.startswith(DASHBOARD_PREFIX)
-
-
 def security_headers(path: str) -> list[tuple[bytes, bytes]]:
     """The security headers of every answer; the dashboard's with its script policy."""
     return DASHBOARD_HEADERS if is_dashboard(path) else SECURITY_HEADERS
-
-
-def required_scope(path: str) -> KeyScope:
-    if path.startswith(ADMIN_PREFIX):
-        return KeyScope.ADMIN
-    if path.startswith(BATCH_PREFIXES):
-        return KeyScope.BATCH
-    return ROUTE_SCOPES.get(path, KeyScope.PREDICT)
-
-
-@dataclass
-class Security:
-    """Per-process security state shared by the middleware of one worker."""
-
-    settings: ServiceSettings
-    keys: KeyStore
-    limiter: Limiter
-
-    def is_public(self, scope: Scope) -> bool:
-        path: str = scope["path"]
-        if path in PROBE_PATHS:
-            return True
-        if scope["method"] == "OPTIONS" and header(scope, b"access-control-request-method"):
-            return True  # CORS preflight: browsers never send credentials with it
-        config = self.settings.security
-        if path in METRICS_PATHS:
-            return config.metrics_public
-        if path in DOCS_PATHS or path.startswith(DOCS_PREFIXES):
-            return config.docs_public
-        if is_dashboard(path):
-            return True
-        return config.auth_mode == AuthMode.OFF and not presented_key(scope)
-
-    def client_address(self, scope: Scope) -> str:
-        if self.settings.security.trust_forwarded_for:
-            forwarded = header(scope, b"x-forwarded-for")
-            if forwarded:
-                return forwarded.split(b",")[0].strip().decode("latin-1")
-        client = scope.get("client")
-        return str(client[0]) if client else "unknown"
-
-
-def redis_guard(settings: ServiceSettings, component: str) -> RedisGuard | None:
-    """A guarded Redis client for one component, or None when no Redis is configured."""
-    if not settings.redis.url:
-        return None
-    return RedisGuard(
-        component,
-        RedisSettings(
-            url=settings.redis.url,
-            timeout_seconds=settings.redis.timeout_ms / 1000,
-            cool_down_seconds=settings.redis.cool_down_seconds,
-        ),
-        on_degraded=degraded_metric(component),
-    )
-
-
-def build_security(settings: ServiceSettings) -> Security:
-    config = settings.security
-    limiter: Limiter
-    guard = redis_guard(settings, "ratelimit")
-    if config.rate_limit.backend == "redis" and guard is not None:
-        workers = settings.service.workers
-        lease = config.rate_limit.lease_tokens
-        limiter = (
-            LeasedLimiter(guard, workers, lease) if lease > 1 else RedisLimiter(guard, workers)
-        )
-    else:
-        limiter = MemoryLimiter()
-    return Security(settings, KeyStore(Path(config.keys_file), config.keys_reload_seconds), limiter)
 
 
 class EdgeMiddleware:
@@ -225,14 +195,26 @@ class EdgeMiddleware:
             await self.app(scope, receive, send_with_headers)
         finally:
             if scope["path"] not in PROBE_PATHS:
+                answered = CLIENT_CLOSED_REQUEST if request_state.get("client_gone") else status
+                milliseconds = round((time.perf_counter() - started) * 1000, 1)
+                key_id = request_state.get("key_id", "-")
+                # The fields are the JSON log's (`service.logs`); the text log has the line.
                 access_log.info(
                     "%s %s %s %d %.1fms key=%s",
                     request_id,
                     scope["method"],
                     scope["path"],
-                    CLIENT_CLOSED_REQUEST if request_state.get("client_gone") else status,
-                    (time.perf_counter() - started) * 1000,
-                    request_state.get("key_id", "-"),
+                    answered,
+                    milliseconds,
+                    key_id,
+                    extra={
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": answered,
+                        "duration_ms": milliseconds,
+                        "key_id": key_id,
+                    },
                 )
 
 
@@ -281,6 +263,17 @@ class RouteMethods:
             if isinstance(route, Route) and route.methods and route.path_regex.match(path):
                 methods |= route.methods
         return frozenset(methods) if methods else None
+
+
+def route_methods(apis: Iterable[Any], mounts: Mapping[str, Any]) -> RouteMethods:
+    """Every route's methods: the APIs take POST, BentoML's probes, metrics and docs and
+    the dashboard GET, the mounted apps what their routes declare."""
+    reads = ("GET", "HEAD")
+    exact = dict.fromkeys(PROBE_PATHS | METRICS_PATHS | DOCS_PATHS, reads)
+    exact |= {api.route: ("POST",) for api in apis}
+    exact[DASHBOARD_PATH] = reads
+    routed = {path: app.routes for path, app in mounts.items() if hasattr(app, "routes")}
+    return RouteMethods(exact, prefixes={DASHBOARD_PREFIX: reads}, mounts=routed)
 
 
 class RequestCheckMiddleware:
@@ -457,16 +450,6 @@ def route_label(path: str) -> str:
     return "/".join(parts[:3]) if path.startswith("/v1/") else "/".join(parts[:2])
 
 
-def presented_key(scope: Scope) -> str:
-    """The key from X-API-Key, else `Authorization: Bearer`; never from the query string."""
-    key = header(scope, b"x-api-key")
-    if key is None:
-        authorization = header(scope, b"authorization") or b""
-        scheme, _, token = authorization.partition(b" ")
-        key = token.strip() if scheme.lower() == b"bearer" else b""
-    return key.decode("latin-1")
-
-
 class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, security: Security) -> None:
         self.app = app
@@ -531,3 +514,143 @@ async def send_rate_limited(
         headers=[(b"retry-after", str(retry_after).encode()), *(headers or [])],
         content_type=PROBLEM_JSON,
     )
+
+
+class OpenAPIMiddleware:
+    """Answers GET /docs.json with the corrected document (inside auth: policy applies)."""
+
+    def __init__(
+        self, app: ASGIApp, generated: Callable[[], dict[str, Any]], max_page_size: int
+    ) -> None:
+        self.app = app
+        self.generated = generated
+        self.max_page_size = max_page_size
+        self.document: dict[str, Any] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/docs.json" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        if self.document is None:
+            self.document = pokewatch_openapi(self.generated(), self.max_page_size)
+        await send_json(send, 200, self.document)
+
+
+class DirectApi:
+    """One API answered directly, as BentoML 1.4.39's `api_endpoint` does for a JSON body
+    and nothing else: its own input model validates the body (`{}` when empty), a
+    validation error is the same 400, and its function is called with the fields.
+
+    BentoML answers a call through `ContextMiddleware` (a `Request` per call), its router,
+    dependency injection and `inspect.signature` per call: about 17 % of a worker's CPU on a
+    cached `/fair_price` (docs/performance.md). The `@bentoml.api` declaration stays the one
+    definition (its signature is the input model and the OpenAPI schema). It mirrors
+    1.4.39's endpoint, so it serves only while the patches are on
+    (`service.patches.patches_enabled`); otherwise every call takes BentoML's own path."""
+
+    def __init__(self, method: Any) -> None:
+        if not inspect.iscoroutinefunction(method.func):
+            raise TypeError(f"{method.name}: only coroutine APIs are answered directly")
+        self.input_model = method.input_spec
+        self.fields = tuple(self.input_model.model_fields)
+        self.function: Callable[..., Any] = method.func
+
+    async def answer(self, instance: object, body: bytes) -> Response:
+        model = self.input_model.model_validate_json(body or b"{}")
+        response = await self.function(
+            instance, **{name: getattr(model, name) for name in self.fields}
+        )
+        if not isinstance(response, Response):
+            raise TypeError("an API answered directly must return a Response")
+        return response
+
+
+class DirectApiMiddleware:
+    """`POST` to one of the `apis`' routes answered by `DirectApi`; a path under one of the
+    `mounts` prefixes called the way BentoML's router would (the `Mount` scope: `root_path`
+    extended by the prefix), without its walk over every route; everything else passes on.
+
+    `service` gives the running service instance (None before it exists: BentoML answers).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        apis: Iterable[Any],
+        service: Callable[[], object | None],
+        enabled: bool,
+        mounts: Mapping[str, ASGIApp] | None = None,
+        cors: dict[str, Any] | None = None,
+    ) -> None:
+        self.app = app
+        self.routes = {api.route: DirectApi(api) for api in apis} if enabled else {}
+        self.service = service
+        # Direct answers pass before BentoML's CORS middleware: they get the same policy.
+        self.answer = with_cors(self._answer, cors)
+        self.mounts = (
+            {prefix: with_cors(mounted, cors) for prefix, mounted in (mounts or {}).items()}
+            if enabled
+            else {}
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.service() is None:
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path in self.routes and scope["method"] == "POST":
+            await self.answer(scope, receive, send)
+            return
+        prefix = "/" + path.split("/", 2)[1]
+        mounted = self.mounts.get(prefix) if path.startswith(prefix + "/") else None
+        if mounted is None:
+            await self.app(scope, receive, send)
+            return
+        root_path = scope.get("root_path", "")
+        child = {
+            **scope,
+            "app_root_path": scope.get("app_root_path", root_path),
+            "root_path": root_path + prefix,
+        }
+        await mounted(child, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        api = self.routes[scope["path"]]
+        instance = self.service()
+        body = await read_body(receive)
+        if body is None:
+            return  # the client left (or the body limit answered already)
+        try:
+            response = await api.answer(instance, body)
+        except ValidationError as error:
+            # BentoML's own answers (the edge makes them the uniform error body).
+            await send_json(
+                send,
+                400,
+                {
+                    "error": f"{error.error_count()} validation error for {error.title}",
+                    "detail": error.errors(include_context=False, include_input=False),
+                },
+            )
+            return
+        except Exception:
+            direct_log.exception("%s failed", scope["path"])
+            await send_json(send, 500, {"error": UNEXPECTED})
+            return
+        await response(scope, receive, send)
+
+
+def with_cors(app: ASGIApp, cors: dict[str, Any] | None) -> ASGIApp:
+    return app if cors is None else CORSMiddleware(app, **cors)
+
+
+async def read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None when the client disconnects first."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
