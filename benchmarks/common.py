@@ -8,24 +8,23 @@ from pathlib import Path
 import orjson
 
 from model.predictor import Predictor
+from service.serving import Serving
 from service.settings import ServiceSettings
-from service.store import Store, pinned_tag
+from service.store import Store
 
 
 def load_predictor(settings: ServiceSettings) -> Predictor:
-    """What PokeWatch serves: the store's selection (the production model and its newest
-    published day, or the pinned `service.model_tag`)."""
-    configured = settings.service.model_tag
-    store = Store.from_settings(settings.store, configured.partition(":")[0])
-    selection = store.select(pinned_tag(configured))
-    if selection is None:
-        raise SystemExit(f"no usable production model in {store.registry.root}: pokewatch train")
-    return Predictor(
-        store.table(selection),
-        selection.model.tag,
-        settings.model.thresholds,
-        settings.model.min_observed_days,
-    )
+    """What a PokeWatch worker serves, chosen by the worker's own code (`Serving.start`):
+    the pinned `service.model_tag`, else the newest verified production model, with its
+    newest published day; one that does not load is skipped for the next."""
+    model_name = settings.service.model_tag.partition(":")[0]
+    serving = Serving(settings, Store.from_settings(settings.store, model_name), cache=None)
+    serving.start()
+    if serving.answers is None:
+        raise SystemExit(
+            f"no usable production model in {serving.store.registry.root}: pokewatch train"
+        )
+    return serving.answers.predictor
 
 
 def query_bodies() -> list[bytes]:

@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import mean
@@ -546,6 +546,99 @@ SCALE_WORKLOADS = [
 SCALE_STARTUP_SECONDS = 1800
 
 
+def write_scale_lines(setup: Setup, queries: list[bytes], rounds: int) -> None:
+    """The big table's own requests (the `scale-` lines): a slice of its queries for each
+    round's uncached runs, and its last query for the start-up probe and the cached runs."""
+    share = len(queries) // rounds
+    for round_number in range(rounds):
+        name = f"scale-uncached-64-r{round_number}"
+        part = queries[round_number * share : (round_number + 1) * share]
+        setup.lines[name] = write_lines(setup.home / f"{name}.lines", part)
+        setup.distinct[name] = len(part)
+    setup.lines["scale-single"] = write_lines(setup.home / "scale-single.lines", queries[-1:])
+
+
+def scaled_app(app: App, rows: int, store: Path) -> App:
+    """The app serving the big table's store (its own Redis database, its own cache)."""
+    return replace(
+        app,
+        name=f"{app.name}-{rows:,}-rows",
+        redis_db=None if app.redis_db is None else app.redis_db + 1,
+        env={**app.env, "POKEWATCH_STORE__PATH": str(store)},
+    )
+
+
+def footprints(server: Running) -> list[scale.Footprint]:
+    """Each worker's memory (after the lookups touched the table)."""
+    return [scale.footprint(pid) for pid in profile.worker_pids(server.process.pid)]
+
+
+@dataclass(frozen=True)
+class ScaleRun:
+    """What `scale_run` measured besides the lookups: the benchmark table's app (`small`)
+    against the big table's (`large`)."""
+
+    published: scale.Published
+    small_startup: float
+    startup: float
+    small_memory: list[scale.Footprint]
+    memory: list[scale.Footprint]
+
+    def summary(self) -> list[str]:
+        published = self.published
+        return [
+            f"Scale: {published.rows:,} rows ({published.rows // scale.DAYS:,} items x "
+            f"{scale.DAYS} days), synthesized and published in {published.seconds:.0f} s; "
+            f"start-up to ready {self.startup:.1f} s (benchmark table: "
+            f"{self.small_startup:.1f} s)",
+            "per worker, benchmark table: " + memory_cells(self.small_memory),
+            f"per worker, {published.rows:,} rows: " + memory_cells(self.memory),
+        ]
+
+    def added_mb(self, size: Callable[[scale.Footprint], float]) -> float:
+        """What the big table adds to a worker's mean `size` (RSS or PSS)."""
+        return mean(map(size, self.memory)) - mean(map(size, self.small_memory))
+
+
+def memory_cells(memory: list[scale.Footprint]) -> str:
+    return ", ".join(f"RSS {one.rss_mb:,.0f} MB (PSS {one.pss_mb:,.0f})" for one in memory)
+
+
+def scale_ratios(results: list[Result], small: str, large: str) -> tuple[list[float], list[str]]:
+    """Each scale workload's req/s on the big table over the benchmark table's, and its line."""
+    ratios: list[float] = []
+    lines = []
+    for workload in SCALE_WORKLOADS:
+        ours = {run.app: run for run in results if run.workload == workload.name}
+        if len(ours) == 2:
+            big, base = ours[large], ours[small]
+            ratios.append(big.rate / base.rate)
+            lines.append(
+                f"{workload.name} @{workload.connections}: {big.rate:,.0f} req/s on the big "
+                f"table / {base.rate:,.0f} on the benchmark table = {ratios[-1]:.2f}x"
+            )
+    return ratios, lines
+
+
+def scale_targets(found: ScaleRun, ratios: list[float]) -> list[str]:
+    """Which of the scale targets (docs/performance.md) this run met."""
+    rss = max(one.rss_mb for one in found.memory)
+    added_rss = found.added_mb(lambda one: one.rss_mb)
+    added_pss = found.added_mb(lambda one: one.pss_mb)
+    startup = found.startup
+    return [
+        "Scale targets (this run):",
+        f"- <= 1 GB RSS per worker: highest {rss:,.0f} MB: {verdict(rss <= 1024)}",
+        f"- shared across workers: the big table adds {added_rss:,.0f} MB of RSS and "
+        f"{added_pss:,.0f} MB of PSS (a page n processes share counts 1/n) to a worker; "
+        f"its row file is {found.published.table_mb:,.0f} MB: "
+        f"{verdict(added_pss <= 0.75 * added_rss)}",
+        f"- start-up <= 10 s: {startup:.1f} s: {verdict(startup <= 10)}",
+        f"- lookups within 10 % of the small table: lowest {min(ratios, default=0):.2f}x: "
+        f"{verdict(bool(ratios) and min(ratios) >= 0.9)}",
+    ]
+
+
 def scale_run(
     rows: int, setup: Setup, processes: Processes, app: App, rounds: int, seconds: float
 ) -> tuple[list[Result], list[str]]:
@@ -555,68 +648,16 @@ def scale_run(
     log(f"synthesizing and publishing {rows:,} rows")
     store = setup.home / "scale-store"
     published = scale.publish_scaled(rows, store)
-    share = len(published.queries) // rounds
-    for round_number in range(rounds):
-        part = published.queries[round_number * share : (round_number + 1) * share]
-        setup.lines[f"scale-uncached-64-r{round_number}"] = write_lines(
-            setup.home / f"scale-uncached-64-r{round_number}.lines", part
-        )
-        setup.distinct[f"scale-uncached-64-r{round_number}"] = len(part)
-    setup.lines["scale-single"] = write_lines(
-        setup.home / "scale-single.lines", published.queries[-1:]
-    )
+    write_scale_lines(setup, published.queries, rounds)
     small, small_startup = timed_start(app, setup, processes, "single", STARTUP_SECONDS)
-    scaled_app = replace(
-        app,
-        name=f"{app.name}-{rows:,}-rows",
-        redis_db=None if app.redis_db is None else app.redis_db + 1,
-        env={**app.env, "POKEWATCH_STORE__PATH": str(store)},
-    )
-    large, startup = timed_start(
-        scaled_app, setup, processes, "scale-single", SCALE_STARTUP_SECONDS
-    )
+    big_app = scaled_app(app, rows, store)
+    large, startup = timed_start(big_app, setup, processes, "scale-single", SCALE_STARTUP_SECONDS)
     # The large table's runs send its own queries (the `scale-` lines).
     large.lines_prefix = "scale-"
     results = measure([small, large], setup, rounds, seconds, SCALE_WORKLOADS)
-    small_memory = [scale.footprint(pid) for pid in profile.worker_pids(small.process.pid)]
-    memory = [scale.footprint(pid) for pid in profile.worker_pids(large.process.pid)]
-    lines = [
-        f"Scale: {published.rows:,} rows ({published.rows // scale.DAYS:,} items x "
-        f"{scale.DAYS} days), synthesized and published in {published.seconds:.0f} s; "
-        f"start-up to ready {startup:.1f} s (benchmark table: {small_startup:.1f} s)",
-        "per worker, benchmark table: "
-        + ", ".join(f"RSS {one.rss_mb:,.0f} MB (PSS {one.pss_mb:,.0f})" for one in small_memory),
-        f"per worker, {published.rows:,} rows: "
-        + ", ".join(f"RSS {one.rss_mb:,.0f} MB (PSS {one.pss_mb:,.0f})" for one in memory),
-    ]
-    ratios = []
-    for workload in SCALE_WORKLOADS:
-        ours = {run.app: run for run in results if run.workload == workload.name}
-        if len(ours) == 2:
-            big, base = ours[scaled_app.name], ours[app.name]
-            ratios.append(big.rate / base.rate)
-            lines.append(
-                f"{workload.name} @{workload.connections}: {big.rate:,.0f} req/s on the big "
-                f"table / {base.rate:,.0f} on the benchmark table = {ratios[-1]:.2f}x"
-            )
-    rss = max(one.rss_mb for one in memory)
-    added_rss, added_pss = (
-        mean(getattr(one, field) for one in memory)
-        - mean(getattr(one, field) for one in small_memory)
-        for field in ("rss_mb", "pss_mb")
-    )
-    lines += [
-        "",
-        "Scale targets (this run):",
-        f"- <= 1 GB RSS per worker: highest {rss:,.0f} MB: {verdict(rss <= 1024)}",
-        f"- shared across workers: the big table adds {added_rss:,.0f} MB of RSS and "
-        f"{added_pss:,.0f} MB of PSS (a page n processes share counts 1/n) to a worker; "
-        f"its row file is {published.table_mb:,.0f} MB: {verdict(added_pss <= 0.75 * added_rss)}",
-        f"- start-up <= 10 s: {startup:.1f} s: {verdict(startup <= 10)}",
-        f"- lookups within 10 % of the small table: lowest {min(ratios, default=0):.2f}x: "
-        f"{verdict(bool(ratios) and min(ratios) >= 0.9)}",
-    ]
-    return results, lines
+    found = ScaleRun(published, small_startup, startup, footprints(small), footprints(large))
+    ratios, ratio_lines = scale_ratios(results, app.name, big_app.name)
+    return results, [*found.summary(), *ratio_lines, "", *scale_targets(found, ratios)]
 
 
 def timed_start(

@@ -198,7 +198,7 @@ class EdgeMiddleware:
                 answered = CLIENT_CLOSED_REQUEST if request_state.get("client_gone") else status
                 milliseconds = round((time.perf_counter() - started) * 1000, 1)
                 key_id = request_state.get("key_id", "-")
-                # The fields are the JSON log's (`service.logs`); the text log has the line.
+                # The JSON log (`service.logs`) writes the fields; the text log the line.
                 access_log.info(
                     "%s %s %s %d %.1fms key=%s",
                     request_id,
@@ -208,12 +208,14 @@ class EdgeMiddleware:
                     milliseconds,
                     key_id,
                     extra={
-                        "request_id": request_id,
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": answered,
-                        "duration_ms": milliseconds,
-                        "key_id": key_id,
+                        "fields": {
+                            "request_id": request_id,
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "status": answered,
+                            "duration_ms": milliseconds,
+                            "key_id": key_id,
+                        }
                     },
                 )
 

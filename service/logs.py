@@ -13,9 +13,6 @@ from pydantic import ValidationError
 # BentoML logs every rejected request body as an ERROR with a traceback; the edge
 # middleware's access line already records it as a 400.
 BENTOML_API_LOGGER = "bentoml._internal.server.http_app"
-# What a JSON line takes from a record besides its message: the access log's fields
-# (`service.edge`), whichever the record has.
-JSON_FIELDS = ("request_id", "method", "path", "status", "duration_ms", "key_id")
 
 
 class DropClientErrors(logging.Filter):
@@ -25,7 +22,9 @@ class DropClientErrors(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """`{"time", "level", "logger", "message", <fields>, "exception"?}` on one line."""
+    """`{"time", "level", "logger", "message", <fields>, "exception"?}` on one line; the
+    fields are a record's `fields` extra (the access log's, `service.edge`). They are not
+    extras of their own: BentoML's log filters set `request_id` on every record."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
@@ -34,10 +33,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for name in JSON_FIELDS:
-            value = record.__dict__.get(name)
-            if value is not None:
-                line[name] = value
+        fields = record.__dict__.get("fields")
+        if isinstance(fields, dict):
+            line.update(fields)
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()
