@@ -7,7 +7,8 @@ the same rows. Rows whose target is under `min_price` are left out of the error 
 a few cents' move on a $0.25 item would otherwise dominate MAPE.
 
 `out_of_sample` computes the fair prices and the band of every day once; the backtest
-and the trained artifact (`model.artifact`) both use that one result.
+and the trained artifact (`model.artifact`) both use that one result
+(`evaluate_out_of_sample` returns it with the backtest and its evaluation).
 """
 
 from __future__ import annotations
@@ -206,6 +207,31 @@ def backtest(
             "high": computed.high[day_index, item_index],
         }
     )
+
+
+@dataclass(frozen=True)
+class Backtested:
+    """One strategy priced out of sample once, the backtest rows scored on those prices,
+    and their evaluation."""
+
+    computed: OutOfSample
+    rows: pd.DataFrame
+    evaluation: Evaluation
+
+
+def evaluate_out_of_sample(
+    panels: Panels,
+    model: FairPriceModel,
+    settings: BacktestSettings,
+    band: BandSettings | None,
+    thresholds: SignalThresholds,
+) -> Backtested:
+    """Price `model` out of sample (`out_of_sample`, once), backtest it on those prices and
+    evaluate the rows with the signal rule `thresholds`."""
+    computed = out_of_sample(panels, model, settings, band)
+    rows = backtest(panels, model, settings, band, computed)
+    evaluation = evaluate(rows, model.horizon, thresholds, settings.min_price)
+    return Backtested(computed, rows, evaluation)
 
 
 def evaluate(

@@ -96,35 +96,14 @@ def last_price(panel: pd.DataFrame) -> pd.DataFrame:
     return panel.ffill()
 
 
-def lag(panel: pd.DataFrame, days: int) -> pd.DataFrame:
-    """The last observed price on or before day t - `days`."""
-    return last_price(panel).shift(days)
-
-
-def returns(panel: pd.DataFrame, days: int) -> pd.DataFrame:
-    """Simple return of the last price over `days` calendar days."""
-    return last_price(panel) / lag(panel, days) - 1.0
-
-
-def log_returns(panel: pd.DataFrame, days: int) -> pd.DataFrame:
-    """Log return of the last price over `days` calendar days."""
-    logged = last_price(panel).apply(np.log)
-    return logged - logged.shift(days)
-
-
 def rolling_mean(panel: pd.DataFrame, observations: int) -> pd.DataFrame:
     """Mean of the last `observations` observations (not days), carried over gaps."""
-    return _over_observations(panel, observations, "mean")
-
-
-def rolling_median(panel: pd.DataFrame, observations: int) -> pd.DataFrame:
-    """Median of the last `observations` observations (not days), carried over gaps."""
-    return _over_observations(panel, observations, "median")
-
-
-def rolling_median_days(panel: pd.DataFrame, days: int) -> pd.DataFrame:
-    """Median of the observations within the last `days` calendar days (NaN if none)."""
-    return panel.rolling(days, min_periods=1).median()
+    named = panel.rename_axis(index="date", columns="item_id")
+    observed = named.stack().dropna().rename("price").reset_index()  # type: ignore[call-overload]
+    windows = observed.groupby("item_id", sort=False)["price"].rolling(observations, min_periods=1)
+    observed["value"] = windows.mean().reset_index(level=0, drop=True)
+    wide = observed.pivot(index="date", columns="item_id", values="value")
+    return wide.reindex(index=panel.index, columns=panel.columns).ffill()
 
 
 def days_since_last_observation(panel: pd.DataFrame) -> pd.DataFrame:
@@ -136,16 +115,6 @@ def days_since_last_observation(panel: pd.DataFrame) -> pd.DataFrame:
         columns=panel.columns,
     ).ffill()
     return observed_on.rsub(day_number[:, 0], axis=0)
-
-
-def _over_observations(panel: pd.DataFrame, observations: int, how: str) -> pd.DataFrame:
-    named = panel.rename_axis(index="date", columns="item_id")
-    observed = named.stack().dropna().rename("price").reset_index()  # type: ignore[call-overload]
-    windows = observed.groupby("item_id", sort=False)["price"].rolling(observations, min_periods=1)
-    aggregated = windows.mean() if how == "mean" else windows.median()
-    observed["value"] = aggregated.reset_index(level=0, drop=True)
-    wide = observed.pivot(index="date", columns="item_id", values="value")
-    return wide.reindex(index=panel.index, columns=panel.columns).ffill()
 
 
 # Features of the quantile gradient-boosting strategy (model/gbm.py). They work on a panel

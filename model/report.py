@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.evaluation import Evaluation, OutOfSample, backtest, evaluate, out_of_sample
+from model.evaluation import Evaluation, OutOfSample, evaluate, evaluate_out_of_sample
 from model.features import Panels
 from model.settings import ModelSettings
 from model.strategies import DEFAULT_STRATEGY
@@ -143,11 +143,11 @@ def compare(panels: Panels, settings: ModelSettings, strategies: Sequence[str]) 
     for strategy in strategies:
         started = time.perf_counter()
         model = settings.model_for(strategy)
-        computed = out_of_sample(panels, model, settings.backtest, settings.band)
-        rows = backtest(panels, model, settings.backtest, settings.band, computed)
-        evaluation = evaluate(rows, model.horizon, settings.thresholds, settings.backtest.min_price)
+        run = evaluate_out_of_sample(
+            panels, model, settings.backtest, settings.band, settings.thresholds
+        )
         seconds = time.perf_counter() - started
-        runs.append(StrategyRun(strategy, evaluation, computed, seconds, rows))
+        runs.append(StrategyRun(strategy, run.evaluation, run.computed, seconds, run.rows))
     return Comparison(settings.horizon, runs)
 
 

@@ -176,8 +176,3 @@ def signal_edge(
         edge[buy] = thresholds.buy_at - deviation(paid, reference)[buy]
         edge[sell] = deviation(market, reference)[sell] - thresholds.sell_at
     return edge
-
-
-def signal_for(deviation_pct: float, thresholds: SignalThresholds) -> Signal:
-    """The `fixed` rule's signal for one deviation (NaN, no usable fair price, is HOLD)."""
-    return LABELS[int(signal_codes(np.array([deviation_pct]), thresholds)[0])]

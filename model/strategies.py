@@ -195,7 +195,3 @@ class FairPriceModel:
     def forecast(self, panels: Panels) -> Forecast:
         """Fair prices (and raw band) for every day and item (NaN where it cannot price)."""
         return self.definition.predict(panels, self.horizon, self.state, self.hyper)
-
-    def fair_prices(self, panels: Panels) -> pd.DataFrame:
-        """Fair price for every day and item of the panels (NaN where it cannot price)."""
-        return self.forecast(panels).fair

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from model.artifact import TrainedModel, build_trained_model
-from model.evaluation import Evaluation, backtest, evaluate, gate_failures, out_of_sample
-from model.features import Panels, price_panels
+from model.evaluation import Evaluation, evaluate_out_of_sample, gate_failures
+from model.features import price_panels
 from model.settings import ModelSettings
-from model.strategies import FairPriceModel
 
 
 @dataclass(frozen=True)
@@ -28,25 +27,25 @@ class TrainingResult:
         return not self.gate_failures
 
 
-def evaluate_panel(panels: Panels, settings: ModelSettings, model: FairPriceModel) -> Evaluation:
-    """Backtest `model` on price panels and score it with the settings' rule and cut-offs."""
-    rows = backtest(panels, model, settings.backtest, settings.band)
-    return evaluate(rows, model.horizon, settings.thresholds, settings.backtest.min_price)
-
-
 def evaluate_strategy(
     prices: pd.DataFrame, settings: ModelSettings, strategy: str | None = None
 ) -> Evaluation:
-    return evaluate_panel(price_panels(prices), settings, settings.model_for(strategy))
+    """Backtest a strategy (the configured one by default) on the prices and score it with
+    the settings' rule and cut-offs."""
+    model = settings.model_for(strategy)
+    return evaluate_out_of_sample(
+        price_panels(prices), model, settings.backtest, settings.band, settings.thresholds
+    ).evaluation
 
 
 def train(prices: pd.DataFrame, settings: ModelSettings) -> TrainingResult:
     panels = price_panels(prices)
     model = settings.model_for()
-    computed = out_of_sample(panels, model, settings.backtest, settings.band)
-    rows = backtest(panels, model, settings.backtest, settings.band, computed)
-    evaluation = evaluate(rows, model.horizon, settings.thresholds, settings.backtest.min_price)
-    trained = build_trained_model(prices, model, settings.backtest, settings.band, computed)
+    run = evaluate_out_of_sample(
+        panels, model, settings.backtest, settings.band, settings.thresholds
+    )
+    evaluation = run.evaluation
+    trained = build_trained_model(prices, model, settings.backtest, settings.band, run.computed)
     start, end = trained.data_window
     trained.info.update(
         {

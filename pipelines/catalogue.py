@@ -10,12 +10,11 @@ are fetched.
 from __future__ import annotations
 
 import fcntl
-import io
 from pathlib import Path
 
 import pandas as pd
 
-from service.files import atomic_write_bytes
+from service.files import atomic_write
 
 COLUMNS = ("tcgplayer_id", "name", "number", "rarity", "set_code")
 
@@ -42,7 +41,5 @@ class Catalogue:
             merged = pd.concat([known, fresh], ignore_index=True).drop_duplicates(
                 COLUMNS[0], keep="last"
             )
-            buffer = io.BytesIO()
-            merged.sort_values(COLUMNS[0]).to_parquet(buffer, index=False)
-            atomic_write_bytes(self.path, buffer.getvalue())
+            atomic_write(self.path, merged.sort_values(COLUMNS[0]).to_parquet(index=False))
         return len(merged)

@@ -16,7 +16,6 @@ one; no other day is touched.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -26,7 +25,7 @@ import pandas as pd
 from model.data import read_partitions
 from model.schema import REQUIRED_COLUMNS, SchemaError, validate_prices
 from pipelines.sources import PriceSource, Snapshot
-from service.files import atomic_write_bytes
+from service.files import atomic_write
 
 PARTITION_FILE = "part.parquet"
 # Carried by the path; pyarrow refuses a column that is both in the file and the path.
@@ -58,12 +57,6 @@ def partition_path(root: Path, source: str, day: date) -> Path:
     return root / f"source={source}" / f"date={day.isoformat()}" / PARTITION_FILE
 
 
-def write_partition_atomically(frame: pd.DataFrame, target: Path) -> None:
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    atomic_write_bytes(target, buffer.getvalue())
-
-
 def store_day(
     rows: pd.DataFrame, source: str, day: date, raw_dir: Path, quarantine_dir: Path
 ) -> CollectionReport:
@@ -81,12 +74,12 @@ def store_day(
     if checked.rejected.empty:
         quarantine.unlink(missing_ok=True)
     else:
-        write_partition_atomically(_as_text(checked.rejected), quarantine)
+        atomic_write(quarantine, _as_text(checked.rejected).to_parquet(index=False))
     partition = None
     if not checked.valid.empty:
         partition = partition_path(raw_dir, source, day)
         fresh = checked.valid.drop(columns=list(PARTITION_COLUMNS))
-        write_partition_atomically(_merged(partition, fresh), partition)
+        atomic_write(partition, _merged(partition, fresh).to_parquet(index=False))
     reasons = {str(k): int(v) for k, v in checked.rejected["reason"].value_counts().items()}
     return CollectionReport(
         source, day, len(checked.valid), len(checked.rejected), reasons, partition

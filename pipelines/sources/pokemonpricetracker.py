@@ -29,7 +29,7 @@ from pipelines.settings import (
 )
 from pipelines.sources import Snapshot, SourceError
 from pipelines.sources.http import JsonClient
-from service.files import atomic_write_bytes
+from service.files import atomic_write
 
 
 class BudgetExhaustedError(SourceError):
@@ -70,7 +70,7 @@ class CallBudget:
                     f"({self.state_file}); the rest waits for tomorrow"
                 )
             state = {"day": self._today().isoformat(), "spent": spent + 1}
-            atomic_write_bytes(self.state_file, json.dumps(state).encode())
+            atomic_write(self.state_file, json.dumps(state).encode())
 
 
 class CardPrices(BaseModel):

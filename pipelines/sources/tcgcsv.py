@@ -36,7 +36,7 @@ from pipelines.settings import RetrySettings, TcgcsvSelection, TcgcsvSettings
 from pipelines.sources import Snapshot, SourceError
 from pipelines.sources.archive import archive_file_name
 from pipelines.sources.http import JsonClient
-from service.files import atomic_write_bytes
+from service.files import atomic_write
 
 LAST_UPDATED = "/last-updated.txt"
 ARCHIVE_GONE = (
@@ -152,7 +152,7 @@ class TcgcsvClient:
                 if error.status == 403:
                     raise SourceError(ARCHIVE_GONE, status=403) from None
                 raise
-            atomic_write_bytes(target, content)
+            atomic_write(target, content)
         return target
 
 
@@ -171,7 +171,7 @@ class DayCache:
         return (self.directory / "last-updated.txt").is_file()
 
     def mark(self, updated: datetime) -> None:
-        atomic_write_bytes(self.directory / "last-updated.txt", updated.isoformat().encode())
+        atomic_write(self.directory / "last-updated.txt", updated.isoformat().encode())
 
     def get(
         self, name: str, fetch: Callable[[], Any], parse: Callable[[Any, str], ParsedT]
@@ -183,7 +183,7 @@ class DayCache:
             raise SourceError(f"{name} of {self.directory.name} is not in the day cache")
         payload = fetch()
         parsed = parse(payload, name)
-        atomic_write_bytes(path, json.dumps(payload).encode())
+        atomic_write(path, json.dumps(payload).encode())
         return parsed
 
 

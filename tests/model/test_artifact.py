@@ -202,8 +202,8 @@ def test_a_fit_is_stored_without_pickle_and_predicts_the_same(tmp_path: Path) ->
     assert not load_trained_model(tmp_path).model.state  # the service never loads the fit
     loaded = load_trained_model(tmp_path, with_state=True)
     np.testing.assert_array_equal(
-        loaded.model.fair_prices(Panels(panel)).to_numpy(),
-        trained.model.fair_prices(Panels(panel)).to_numpy(),
+        loaded.model.forecast(Panels(panel)).fair.to_numpy(),
+        trained.model.forecast(Panels(panel)).fair.to_numpy(),
     )
 
 

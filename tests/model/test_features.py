@@ -63,54 +63,12 @@ def test_last_price(gappy: pd.DataFrame) -> None:
     )
 
 
-def test_lag(gappy: pd.DataFrame) -> None:
-    assert_panel(
-        features.lag(gappy, 2),
-        {"a": [nan, nan, 10, 10, 10, 16], "b": [nan, nan, nan, 4, 8, 8]},
-    )
-
-
-def test_returns(gappy: pd.DataFrame) -> None:
-    assert_panel(
-        features.returns(gappy, 2),
-        {
-            "a": [nan, nan, 0.0, 0.6, 0.6, 0.25],
-            "b": [nan, nan, nan, 1.0, 0.0, -0.75],
-        },
-    )
-
-
-def test_log_returns(gappy: pd.DataFrame) -> None:
-    assert_panel(
-        features.log_returns(gappy, 1),
-        {
-            "a": [nan, 0.0, 0.0, np.log(1.6), 0.0, np.log(1.25)],
-            "b": [nan, nan, np.log(2.0), 0.0, 0.0, np.log(0.25)],
-        },
-    )
-
-
 def test_rolling_mean_counts_observations_not_days(gappy: pd.DataFrame) -> None:
     # a's last 2 observations on day 5 are 16 and 20 although 16 is 2 days back and
     # 10 (3 observations back) is 5 days back; between observations the value is carried.
     assert_panel(
         features.rolling_mean(gappy, 2),
         {"a": [10, 10, 10, 13, 13, 18], "b": [nan, 4, 6, 6, 6, 5]},
-    )
-
-
-def test_rolling_median_counts_observations_not_days(gappy: pd.DataFrame) -> None:
-    assert_panel(
-        features.rolling_median(gappy, 3),
-        {"a": [10, 10, 10, 13, 13, 16], "b": [nan, 4, 6, 6, 6, 4]},
-    )
-
-
-def test_rolling_median_days_counts_calendar_days(gappy: pd.DataFrame) -> None:
-    # Window of 3 calendar days ending on the day; NaN when it holds no observation.
-    assert_panel(
-        features.rolling_median_days(gappy, 3),
-        {"a": [10, 10, 10, 16, 16, 18], "b": [nan, 4, 6, 6, 8, 2]},
     )
 
 
@@ -125,7 +83,7 @@ def test_features_keep_the_panel_shape(gappy: pd.DataFrame) -> None:
     for result in (
         features.rolling_mean(gappy, 3),
         features.days_since_last_observation(gappy),
-        features.returns(gappy, 1),
+        features.change_since(gappy, 1),
     ):
         assert result.index.equals(gappy.index)
         assert result.columns.equals(gappy.columns)
@@ -135,7 +93,6 @@ def test_item_without_observations_stays_nan() -> None:
     panel = make_panel({"a": [1.0, 2.0, 3.0], "empty": [nan, nan, nan]})
     for result in (
         features.rolling_mean(panel, 2),
-        features.rolling_median(panel, 2),
         features.days_since_last_observation(panel),
     ):
         assert result["empty"].isna().all()
@@ -146,14 +103,7 @@ def test_item_without_observations_stays_nan() -> None:
 
 CAUSAL_FEATURES: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
     "last_price": features.last_price,
-    "lag_1": lambda panel: features.lag(panel, 1),
-    "lag_3": lambda panel: features.lag(panel, 3),
-    "returns_2": lambda panel: features.returns(panel, 2),
-    "log_returns_2": lambda panel: features.log_returns(panel, 2),
     "rolling_mean_3": lambda panel: features.rolling_mean(panel, 3),
-    "rolling_median_2": lambda panel: features.rolling_median(panel, 2),
-    "rolling_median_4": lambda panel: features.rolling_median(panel, 4),
-    "rolling_median_days_3": lambda panel: features.rolling_median_days(panel, 3),
     "days_since_last_observation": features.days_since_last_observation,
 }
 

@@ -40,7 +40,7 @@ def spiky_panel(items: int = 12, days: int = 120, seed: int = 0) -> pd.DataFrame
 def test_flat_series_forecasts_the_same_price() -> None:
     panel = make_panel({f"i{k}": [float(k + 1)] * 40 for k in range(5)})
     model = gbm_model().fit(Panels(panel))
-    fair = model.fair_prices(Panels(panel))
+    fair = model.forecast(Panels(panel)).fair
     np.testing.assert_allclose(fair.to_numpy(), panel.to_numpy())
     assert model.params["fitted"] is True
     assert model.params["training_rows"] == 39 * 5
@@ -69,7 +69,7 @@ def test_step_change_gaps_and_a_new_item() -> None:
     gappy = [nan if k % 3 else 50.0 for k in range(60)]
     new = [nan] * 58 + [7.0, 7.0]
     panel = base.assign(step=step, gappy=gappy, new=new)
-    fair = gbm_model().fit(Panels(panel)).fair_prices(Panels(panel))
+    fair = gbm_model().fit(Panels(panel)).forecast(Panels(panel)).fair
     observed = panel.notna().to_numpy()
     # Priced on every observation day (the newest item too), never on a day without one.
     assert np.isfinite(fair.to_numpy()[observed]).all()

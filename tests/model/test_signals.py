@@ -15,15 +15,19 @@ from model.signals import (
     SignalThresholds,
     deviation,
     signal_codes,
-    signal_for,
 )
 
 DEFAULT = SignalThresholds()
 
 
+def signal_of(deviation_pct: float, thresholds: SignalThresholds) -> Signal:
+    """The `fixed` rule's signal for one deviation."""
+    return LABELS[int(signal_codes(np.array([deviation_pct]), thresholds)[0])]
+
+
 def one(market: float, fair: float) -> tuple[float, Signal]:
     pct = float(deviation(np.array([market]), np.array([fair]))[0])
-    return pct, signal_for(pct, DEFAULT)
+    return pct, signal_of(pct, DEFAULT)
 
 
 def test_codes_map_to_labels() -> None:
@@ -85,10 +89,10 @@ def test_vectorized_codes() -> None:
 
 def test_custom_thresholds() -> None:
     thresholds = SignalThresholds(buy_at=-0.05, sell_at=0.05)
-    assert signal_for(-0.05, thresholds) is Signal.BUY
-    assert signal_for(-0.04, thresholds) is Signal.HOLD
-    assert signal_for(0.05, thresholds) is Signal.SELL
-    assert signal_for(-0.07, DEFAULT) is Signal.HOLD
+    assert signal_of(-0.05, thresholds) is Signal.BUY
+    assert signal_of(-0.04, thresholds) is Signal.HOLD
+    assert signal_of(0.05, thresholds) is Signal.SELL
+    assert signal_of(-0.07, DEFAULT) is Signal.HOLD
 
 
 @pytest.mark.parametrize(
@@ -118,11 +122,8 @@ def test_thresholds_are_frozen() -> None:
     buy_at=st.floats(min_value=-1.0, max_value=-0.001),
     sell_at=st.floats(min_value=0.001, max_value=1.0),
 )
-def test_signal_for_matches_signal_codes(pct: float, buy_at: float, sell_at: float) -> None:
-    thresholds = SignalThresholds(buy_at=buy_at, sell_at=sell_at)
-    code = int(signal_codes(np.array([pct]), thresholds)[0])
-    signal = signal_for(pct, thresholds)
-    assert signal is LABELS[code]
+def test_signal_codes_follow_the_fixed_rule(pct: float, buy_at: float, sell_at: float) -> None:
+    signal = signal_of(pct, SignalThresholds(buy_at=buy_at, sell_at=sell_at))
     if np.isnan(pct):
         assert signal is Signal.HOLD
     elif pct <= buy_at:

@@ -33,8 +33,8 @@ def test_last_and_mean3_on_a_gappy_panel() -> None:
         {"a": [10.0, nan, 16.0, 13.0, nan, 20.0], "b": [nan, 3.0, nan, nan, 6.0, 9.0]}
     )
 
-    last = FairPriceModel("last").fair_prices(Panels(panel))
-    mean3 = FairPriceModel("mean3").fair_prices(Panels(panel))
+    last = FairPriceModel("last").forecast(Panels(panel)).fair
+    mean3 = FairPriceModel("mean3").forecast(Panels(panel)).fair
 
     np.testing.assert_allclose(
         last.to_numpy(),
@@ -100,7 +100,7 @@ def test_strategy_has_no_look_ahead(
     fitted_changed = model.fit(Panels(changed), before=before)
     assert fitted.params == fitted_changed.params
 
-    original = fitted.fair_prices(Panels(panel))
-    perturbed = fitted_changed.fair_prices(Panels(changed))
+    original = fitted.forecast(Panels(panel)).fair
+    perturbed = fitted_changed.forecast(Panels(changed)).fair
     assert original.shape == panel.shape
     pd.testing.assert_frame_equal(original.iloc[: cut + 1], perturbed.iloc[: cut + 1])

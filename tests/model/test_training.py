@@ -5,7 +5,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from model import training
+from model import artifact, evaluation, training
 from model.evaluation import BacktestSettings, out_of_sample
 from model.settings import ModelSettings
 from model.signals import SignalThresholds
@@ -21,7 +21,8 @@ def test_train_computes_out_of_sample_fair_prices_once(
         calls.append(args[1].strategy)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(training, "out_of_sample", counting)
+    monkeypatch.setattr(evaluation, "out_of_sample", counting)
+    monkeypatch.setattr(artifact, "out_of_sample", counting)
     settings = ModelSettings(
         strategy="mean3", horizon=1, backtest=BacktestSettings(min_history_days=1)
     )

@@ -12,12 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.collector import (
-    partition_path,
-    read_collected,
-    store_day,
-    write_partition_atomically,
-)
+from pipelines.collector import partition_path, read_collected, store_day
+from service.files import atomic_write
 
 DAY = date(2025, 11, 23)
 
@@ -37,7 +33,7 @@ def rows(day: date, prices: dict[str, float | None]) -> pd.DataFrame:
 def test_sigkill_mid_write_leaves_the_previous_partition_intact(tmp_path: Path) -> None:
     target = tmp_path / "source=tcgcsv" / "date=2025-11-23" / "part.parquet"
     old = pd.DataFrame({"item_id": ["old"], "market_price": [1.0]})
-    write_partition_atomically(old, target)
+    atomic_write(target, old.to_parquet(index=False))
     # The child writes a large new partition and freezes at fsync (data written, not yet
     # renamed) and tells us so; we kill it there.
     child = textwrap.dedent(
@@ -45,7 +41,7 @@ def test_sigkill_mid_write_leaves_the_previous_partition_intact(tmp_path: Path) 
         import os, sys, time
         import pandas as pd
         from pathlib import Path
-        from pipelines.collector import write_partition_atomically
+        from service.files import atomic_write
 
         def freeze(fd):
             print("writing", flush=True)
@@ -53,7 +49,7 @@ def test_sigkill_mid_write_leaves_the_previous_partition_intact(tmp_path: Path) 
 
         os.fsync = freeze
         new = pd.DataFrame({{"item_id": ["new"] * 2_000_000, "market_price": 2.0}})
-        write_partition_atomically(new, Path({str(target)!r}))
+        atomic_write(Path({str(target)!r}), new.to_parquet(index=False))
         """
     )
     process = subprocess.Popen(
