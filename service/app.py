@@ -23,7 +23,7 @@ from service.answers import Answers, Body, build_cache
 from service.connections import guard_connections
 from service.dashboard import build_dashboard
 from service.edge import add_edge
-from service.errors import error_body
+from service.errors import ApiError, error_body
 from service.logs import configure_worker_logging
 from service.patches import apply_patches
 from service.redis_guard import RedisGuard
@@ -153,10 +153,10 @@ class PokeWatch:
 
     async def _answer(self, answer: Callable[[Answers], Awaitable[Body] | Body]) -> Response:
         """The answer from the model served now; 503 until one is loaded."""
-        answers = self.serving.answers
-        if answers is None:
-            detail = "no fair-price model is loaded"
-            return json_response((503, orjson.dumps(error_body("model_unavailable", detail))))
+        try:
+            answers = self.serving.current()
+        except ApiError as error:
+            return json_response((error.status, orjson.dumps(error.body)))
         body = answer(answers)
         return json_response(await body if inspect.isawaitable(body) else body)
 

@@ -44,6 +44,16 @@ class ApiError(Exception):
         self.error = error
         self.detail = detail
 
+    @property
+    def body(self) -> dict[str, Any]:
+        return error_body(self.error, self.detail)
+
+
+def model_unavailable() -> ApiError:
+    """Every route's answer while a worker has no model loaded (the service still starts,
+    so /livez answers; /readyz fails)."""
+    return ApiError(503, "model_unavailable", "no fair-price model is loaded")
+
 
 def error_body(error: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {"error": error, "detail": detail, **extra}

@@ -33,6 +33,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        record.message = line["message"]  # as logging.Formatter leaves it, for other readers
         fields = record.__dict__.get("fields")
         if isinstance(fields, dict):
             line.update(fields)

@@ -26,6 +26,7 @@ from model.catalog import Catalog
 from model.predictor import Predictor, end_of_day
 from service.answers import Answers, Clock, utc_now
 from service.cache import PredictionCache
+from service.errors import model_unavailable
 from service.metrics import service_metrics
 from service.settings import ServiceSettings
 from service.store import Selection, Store, pinned_tag
@@ -62,6 +63,13 @@ class Serving:
     @property
     def ready(self) -> bool:
         return self.answers is not None
+
+    def current(self) -> Answers:
+        """The answers served now; `model_unavailable` (503) until a model is loaded."""
+        answers = self.answers
+        if answers is None:
+            raise model_unavailable()
+        return answers
 
     @property
     def published(self) -> str | None:

@@ -51,7 +51,7 @@ from model.predictor import QueryError, invalid, parse_day
 from model.signals import Signal
 from service.alerts.routes import AlertRoutes
 from service.answers import Answers, Body, Clock, query_error_body, utc_now
-from service.errors import ApiError, error_body
+from service.errors import ApiError
 from service.serving import Serving
 from service.settings import ScheduleSettings, ServiceSettings
 
@@ -201,7 +201,7 @@ class V1:
             Route("/signals", self.signals, methods=["GET"]),
             Route("/portfolio/valuate", self.valuate, methods=["POST"]),
             Route("/export/{day}.{format}", self.export, methods=["GET"]),
-            *AlertRoutes(settings, lambda: self.serving().answers).routes,
+            *AlertRoutes(settings, self.serving).routes,
         ]
         self.app = Starlette(
             routes=routes,
@@ -236,7 +236,7 @@ class V1:
             min_price=params.price("min_price"),
             sort=Sort(SortKey.STRENGTH, descending=True),
         )
-        answers = self._answers()
+        answers = self.serving().current()
         return await self._page(
             request,
             params,
@@ -246,7 +246,7 @@ class V1:
 
     async def card(self, request: Request) -> Response:
         Params(request.query_params, ())
-        answers = self._answers()
+        answers = self.serving().current()
         card_id = request.path_params["card_id"]
 
         async def body(media: str) -> Body:
@@ -256,7 +256,7 @@ class V1:
 
     async def fair_price(self, request: Request) -> Response:
         params = Params(request.query_params, ("date",))
-        answers = self._answers()
+        answers = self.serving().current()
         card_id = request.path_params["card_id"]
         on = params.query.get("date")
 
@@ -268,7 +268,7 @@ class V1:
     async def history(self, request: Request) -> Response:
         params = Params(request.query_params, ("from", "to"))
         start, end = params.day("from"), params.day("to")
-        answers = self._answers()
+        answers = self.serving().current()
         card_id = request.path_params["card_id"]
 
         async def body(media: str) -> Body:
@@ -297,7 +297,7 @@ class V1:
 
     async def sets(self, request: Request) -> Response:
         Params(request.query_params, ())
-        answers = self._answers()
+        answers = self.serving().current()
 
         async def body(media: str) -> Body:
             return 200, orjson.dumps(
@@ -325,7 +325,7 @@ class V1:
                 f"body: {len(lines)} lines, at most {MAX_PORTFOLIO_LINES} allowed",
             )
         holdings = parse_holdings(lines)
-        answers = self._answers()
+        answers = self.serving().current()
         valuation = answers.catalog.valuate(holdings)
         meta = {
             "data_as_of": answers.catalog.data_as_of,
@@ -336,7 +336,7 @@ class V1:
 
     async def export(self, request: Request) -> Response:
         Params(request.query_params, ())
-        answers = self._answers()
+        answers = self.serving().current()
         day_text, extension = request.path_params["day"], request.path_params["format"]
         exported = EXPORT_TYPES.get(extension)
         if exported is None:
@@ -376,18 +376,12 @@ class V1:
 
     # --- shared -----------------------------------------------------------------------
 
-    def _answers(self) -> Answers:
-        answers = self.serving().answers
-        if answers is None:
-            raise ApiError(503, "model_unavailable", "no fair-price model is loaded")
-        return answers
-
     async def _page(
         self, request: Request, params: Params, query: CardQuery, extra: dict[str, Any]
     ) -> Response:
         limit = params.integer("limit", DEFAULT_LIMIT, 1, self.settings.service.max_page_size)
         cursor = params.cursor()
-        answers = self._answers()
+        answers = self.serving().current()
         catalog: Catalog | None = answers.catalog
         if cursor is not None and cursor.version != answers.version:
             catalog = await self.serving().catalog(cursor.version)
@@ -448,7 +442,7 @@ class V1:
     async def _api_error(self, request: Request, error: Exception) -> Response:
         assert isinstance(error, ApiError)
         return Response(
-            orjson.dumps(error_body(error.error, error.detail)),
+            orjson.dumps(error.body),
             status_code=error.status,
             media_type=JSON,
         )

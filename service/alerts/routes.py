@@ -38,8 +38,8 @@ from service.alerts.store import (
     open_alerts,
 )
 from service.alerts.targets import TargetError, check
-from service.answers import Answers
 from service.errors import ApiError
+from service.serving import Serving
 from service.settings import ServiceSettings
 
 logger = logging.getLogger("pokewatch.alerts")
@@ -142,10 +142,10 @@ def json_response(content: Any, status: int = 200) -> Response:
 
 
 class AlertRoutes:
-    def __init__(self, settings: ServiceSettings, answers: Callable[[], Answers | None]) -> None:
+    def __init__(self, settings: ServiceSettings, serving: Callable[[], Serving]) -> None:
         self.settings = settings
         self.config = settings.alerts
-        self.answers = answers
+        self.serving = serving
         self._opened: tuple[AlertStore, SecretBox] | None = None
         self._opening = threading.Lock()
         # One route per path, so a wrong method's 405 lists every method the path takes.
@@ -220,9 +220,7 @@ class AlertRoutes:
             if entry.card_id in seen:
                 raise invalid(f"items.{index}.card_id: {entry.card_id!r} is given twice")
             seen.add(entry.card_id)
-        answers = self.answers()
-        if answers is None:
-            raise ApiError(503, "model_unavailable", "no fair-price model is loaded")
+        answers = self.serving().current()
         positions = answers.predictor.table.position
         for entry in wanted.items:
             if entry.card_id not in positions:
@@ -256,8 +254,8 @@ class AlertRoutes:
         return Response(status_code=204, headers=NO_STORE)
 
     def _names(self, item_ids: list[str]) -> dict[str, str]:
-        answers = self.answers()
-        if answers is None:
+        answers = self.serving().answers
+        if answers is None:  # names are a courtesy: the list stands without them
             return {}
         table = answers.predictor.table
         return {

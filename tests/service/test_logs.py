@@ -14,12 +14,14 @@ def record(**extra: object) -> logging.LogRecord:
 
 
 def test_a_json_line_has_the_message_and_the_records_fields() -> None:
-    line = JsonFormatter().format(record(fields={"request_id": "r1", "status": 200}))
+    made = record(fields={"request_id": "r1", "status": 200})
+    line = JsonFormatter().format(made)
     assert "\n" not in line
     parsed = json.loads(line)
     assert parsed["message"] == "x done"
     assert (parsed["logger"], parsed["level"]) == ("pokewatch.access", "INFO")
     assert (parsed["request_id"], parsed["status"]) == ("r1", 200)
+    assert made.message == "x done"  # what logging.Formatter leaves for other readers
 
 
 def test_an_exception_stays_on_the_one_line() -> None:
@@ -37,6 +39,7 @@ def test_json_format_applies_to_every_configured_handler() -> None:
     handler = logging.StreamHandler()
     root = logging.getLogger()
     root.addHandler(handler)
+    others = {other: other.formatter for other in root.handlers if other is not handler}
     try:
         configure_worker_logging("text")
         assert not isinstance(handler.formatter, JsonFormatter)
@@ -44,3 +47,5 @@ def test_json_format_applies_to_every_configured_handler() -> None:
         assert isinstance(handler.formatter, JsonFormatter)
     finally:
         root.removeHandler(handler)
+        for other, formatter in others.items():
+            other.setFormatter(formatter)
