@@ -27,14 +27,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from model.frozen import FrozenSettings
 
 FloatArray = npt.NDArray[np.float64]
 
 
-class BandSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class BandSettings(FrozenSettings):
     coverage: float = Field(default=0.8, gt=0, lt=1)
     calibration_days: int = Field(default=90, ge=1)
     min_rows: int = Field(default=100, ge=1)

@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from model import features
 from model.band import BandSettings, calibrate, coverage
 from model.features import Panels
+from model.frozen import FrozenSettings
 from model.signals import (
     BUY_CODE,
     LABELS,
@@ -30,25 +31,21 @@ from model.signals import (
     FloatArray,
     Signal,
     SignalRule,
-    SignalThresholds,
+    SignalSettings,
     paid_price,
     rule_codes,
 )
 from model.strategies import FairPriceModel, Forecast
 
 
-class BacktestSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class BacktestSettings(FrozenSettings):
     min_history_days: int = Field(default=56, ge=1)
     refit_every_days: int = Field(default=28, ge=1)
     min_price: float = Field(default=1.0, ge=0)
 
 
-class GateThresholds(BaseModel):
+class GateSettings(FrozenSettings):
     """A model is saved only if it passes all of these (all computed out of sample)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_mape: float = Field(default=0.10, gt=0)
     max_mape_ratio_to_naive: float = Field(default=1.0, gt=0)
@@ -224,7 +221,7 @@ def evaluate_out_of_sample(
     model: FairPriceModel,
     settings: BacktestSettings,
     band: BandSettings | None,
-    thresholds: SignalThresholds,
+    thresholds: SignalSettings,
 ) -> Backtested:
     """Price `model` out of sample (`out_of_sample`, once), backtest it on those prices and
     evaluate the rows with the signal rule `thresholds`."""
@@ -237,7 +234,7 @@ def evaluate_out_of_sample(
 def evaluate(
     rows: pd.DataFrame,
     horizon: int,
-    thresholds: SignalThresholds,
+    thresholds: SignalSettings,
     min_price: float = 1.0,
 ) -> Evaluation:
     """Error metrics of fair and naive on the same rows, coverage, band coverage, signals."""
@@ -279,7 +276,7 @@ def _errors(prefix: str, forecast: FloatArray, target: FloatArray) -> dict[str, 
     }
 
 
-def signal_returns(rows: pd.DataFrame, thresholds: SignalThresholds) -> pd.DataFrame:
+def signal_returns(rows: pd.DataFrame, thresholds: SignalSettings) -> pd.DataFrame:
     """Per signal: count, share of the rows, mean and median forward return over the
     horizon, hit rate; where rows have a buy price (the lowest listing), a `BUY@listing`
     line: the rule's BUY decided and bought at that price (`buy_on: listing`).
@@ -300,7 +297,7 @@ def signal_returns(rows: pd.DataFrame, thresholds: SignalThresholds) -> pd.DataF
 
 
 def _signal_table(
-    rows: pd.DataFrame, thresholds: SignalThresholds, buy: FloatArray | None
+    rows: pd.DataFrame, thresholds: SignalSettings, buy: FloatArray | None
 ) -> pd.DataFrame:
     market = rows["market"].to_numpy(dtype="float64")
     target = rows["target"].to_numpy(dtype="float64")
@@ -338,7 +335,7 @@ def _signal_table(
     return pd.DataFrame(table).set_index("signal")
 
 
-def gate_failures(metrics: dict[str, float], gate: GateThresholds) -> list[str]:
+def gate_failures(metrics: dict[str, float], gate: GateSettings) -> list[str]:
     """Reasons the model fails the validation gate (empty when it passes)."""
     failures = []
     if not metrics["mape"] <= gate.max_mape:

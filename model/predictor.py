@@ -37,7 +37,7 @@ from model.signals import (
     CodeArray,
     FloatArray,
     SignalRule,
-    SignalThresholds,
+    SignalSettings,
     deviation,
     rule_codes,
     signal_edge,
@@ -164,7 +164,7 @@ class Predictor:
         self,
         table: PriceTable,
         model_version: str,
-        thresholds: SignalThresholds,
+        thresholds: SignalSettings,
         min_observed_days: int = 1,
     ) -> None:
         self.table = table

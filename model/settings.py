@@ -21,9 +21,9 @@ from pydantic_settings import (
 )
 
 from model.band import BandSettings
-from model.evaluation import BacktestSettings, GateThresholds
+from model.evaluation import BacktestSettings, GateSettings
 from model.frozen import FrozenSettings
-from model.signals import SignalThresholds
+from model.signals import SignalSettings
 from model.strategies import DEFAULT_STRATEGY, STRATEGIES, FairPriceModel
 
 SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "configuration.yaml"
@@ -44,8 +44,8 @@ def config_path() -> Path:
 class ModelSettings(FrozenSettings):
     strategy: str = DEFAULT_STRATEGY
     horizon: int = Field(default=7, ge=1, le=365)
-    thresholds: SignalThresholds = SignalThresholds()
-    gate: GateThresholds = GateThresholds()
+    thresholds: SignalSettings = SignalSettings()
+    gate: GateSettings = GateSettings()
     backtest: BacktestSettings = BacktestSettings()
     band: BandSettings = BandSettings()
     # Overrides of the configured strategy's hyper-parameter defaults (see model/gbm.py).

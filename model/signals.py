@@ -1,6 +1,6 @@
 """Deviation from the fair price and the BUY / HOLD / SELL signal.
 
-Two rules (`SignalThresholds.rule`):
+Two rules (`SignalSettings.rule`):
 
 - `band` (the default): BUY when the market price is below `fair_low`, SELL when it is
   above `fair_high`, else HOLD (and HOLD where there is no band). The band is the
@@ -22,7 +22,9 @@ from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from model.frozen import FrozenSettings
 
 FloatArray = npt.NDArray[np.float64]
 CodeArray = npt.NDArray[np.int8]
@@ -50,12 +52,10 @@ class BuyPrice(StrEnum):
     LISTING = "listing"  # BUY on the lowest listing where the source has one
 
 
-class SignalThresholds(BaseModel):
+class SignalSettings(FrozenSettings):
     """The signal rule; for `fixed` and `expected`, BUY at or below `buy_at`, SELL at or
     above `sell_at` (fractions: -0.10 is -10 %). `buy_on: listing` tests BUY on the price
     a buyer pays, the lowest listing (`buy_price`), where the row has one."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     rule: SignalRule = SignalRule.BAND
     buy_on: BuyPrice = BuyPrice.MARKET
@@ -64,7 +64,7 @@ class SignalThresholds(BaseModel):
     sell_at: float = Field(default=0.15, gt=0)
 
     @model_validator(mode="after")
-    def _ordered(self) -> SignalThresholds:
+    def _ordered(self) -> SignalSettings:
         if self.buy_at >= self.sell_at:
             raise ValueError("buy_at must be below sell_at")
         return self
@@ -77,7 +77,7 @@ def deviation(market: FloatArray, fair: FloatArray) -> FloatArray:
     return np.where(fair > 0, result, np.nan)
 
 
-def signal_codes(deviation_pct: FloatArray, thresholds: SignalThresholds) -> CodeArray:
+def signal_codes(deviation_pct: FloatArray, thresholds: SignalSettings) -> CodeArray:
     """Vectorized codes of the `fixed` rule; an undefined (NaN) deviation is HOLD."""
     codes = np.full(deviation_pct.shape, HOLD_CODE, dtype=np.int8)
     codes[deviation_pct <= thresholds.buy_at] = BUY_CODE
@@ -108,7 +108,7 @@ def rule_codes(
     fair: FloatArray,
     low: FloatArray,
     high: FloatArray,
-    thresholds: SignalThresholds,
+    thresholds: SignalSettings,
     buy: FloatArray | None = None,
 ) -> CodeArray:
     """Vectorized codes of the configured rule. With `buy_on: listing`, BUY is decided on
@@ -132,7 +132,7 @@ def _codes_at(
     fair: FloatArray,
     low: FloatArray,
     high: FloatArray,
-    thresholds: SignalThresholds,
+    thresholds: SignalSettings,
 ) -> CodeArray:
     if thresholds.rule == SignalRule.BAND:
         return band_signal_codes(price, low, high)
@@ -140,7 +140,7 @@ def _codes_at(
 
 
 def reference_price(
-    fair: FloatArray, low: FloatArray, high: FloatArray, thresholds: SignalThresholds
+    fair: FloatArray, low: FloatArray, high: FloatArray, thresholds: SignalSettings
 ) -> FloatArray:
     """The price the `fixed` and `expected` rules measure the deviation from."""
     if thresholds.rule == SignalRule.EXPECTED:
@@ -154,7 +154,7 @@ def signal_edge(
     low: FloatArray,
     high: FloatArray,
     codes: CodeArray,
-    thresholds: SignalThresholds,
+    thresholds: SignalSettings,
     buy_price: FloatArray | None = None,
 ) -> FloatArray:
     """How far past its threshold each BUY or SELL is, as a fraction (NaN for HOLD): the

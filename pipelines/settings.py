@@ -59,7 +59,7 @@ class SourcesSettings(FrozenSettings):
     retry: RetrySettings = RetrySettings()
 
 
-class TcgcsvSelection(FrozenSettings):
+class TrackedTcgcsvSettings(FrozenSettings):
     """Items of one TCGplayer group (set), or of `all` groups of the category: explicit
     ids, the `top` N printings by market price that day, or (neither) every printing."""
 
@@ -68,7 +68,7 @@ class TcgcsvSelection(FrozenSettings):
     top: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
-    def _one_way(self) -> TcgcsvSelection:
+    def _one_way(self) -> TrackedTcgcsvSettings:
         if self.items and self.top is not None:
             raise ValueError(f"group {self.group}: give `items` or `top`, not both")
         if self.items and self.group == "all":
@@ -76,7 +76,7 @@ class TcgcsvSelection(FrozenSettings):
         return self
 
 
-class PokemonPriceTrackerSelection(FrozenSettings):
+class TrackedPokemonPriceTrackerSettings(FrozenSettings):
     """Cards of one vendor set: explicit TCGplayer ids (one call each), or the `top` N."""
 
     set_id: str
@@ -87,7 +87,7 @@ class PokemonPriceTrackerSelection(FrozenSettings):
     top: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
-    def _one_way(self) -> PokemonPriceTrackerSelection:
+    def _one_way(self) -> TrackedPokemonPriceTrackerSettings:
         if bool(self.tcgplayer_ids) == (self.top is not None):
             raise ValueError(f"set {self.set_id}: give exactly one of `tcgplayer_ids` or `top`")
         return self
@@ -97,8 +97,8 @@ class TrackedItemsSettings(FrozenSettings):
     """Inline selections, or `file`: a YAML file with the same two keys (it wins when set)."""
 
     file: Path | None = None
-    tcgcsv: list[TcgcsvSelection] = Field(default_factory=list)
-    pokemonpricetracker: list[PokemonPriceTrackerSelection] = Field(default_factory=list)
+    tcgcsv: list[TrackedTcgcsvSettings] = Field(default_factory=list)
+    pokemonpricetracker: list[TrackedPokemonPriceTrackerSettings] = Field(default_factory=list)
 
     def effective(self) -> TrackedItemsSettings:
         if self.file is None:

@@ -27,13 +27,13 @@ class JsonFormatter(logging.Formatter):
     extras of their own: BentoML's log filters set `request_id` on every record."""
 
     def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()  # as logging.Formatter leaves it, for others
         line: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": record.message,
         }
-        record.message = line["message"]  # as logging.Formatter leaves it, for other readers
         fields = record.__dict__.get("fields")
         if isinstance(fields, dict):
             line.update(fields)

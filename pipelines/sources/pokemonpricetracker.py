@@ -23,9 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from model.schema import PPT_SOURCE
 from pipelines.settings import (
-    PokemonPriceTrackerSelection,
     PokemonPriceTrackerSettings,
     RetrySettings,
+    TrackedPokemonPriceTrackerSettings,
 )
 from pipelines.sources import Snapshot, SourceError
 from pipelines.sources.http import JsonClient
@@ -223,7 +223,7 @@ class PokemonPriceTrackerSource:
     def __init__(
         self,
         client: PokemonPriceTrackerClient,
-        selections: list[PokemonPriceTrackerSelection],
+        selections: list[TrackedPokemonPriceTrackerSettings],
         today: Callable[[], date] = utc_today,
     ) -> None:
         self._client = client
@@ -258,7 +258,7 @@ class PokemonPriceTrackerSource:
 
     def _cards(
         self,
-        selection: PokemonPriceTrackerSelection,
+        selection: TrackedPokemonPriceTrackerSettings,
         history_days: int | None,
         failures: list[str],
     ) -> Iterator[Card]:
@@ -286,7 +286,7 @@ class PokemonPriceTrackerSource:
 
     @staticmethod
     def _row(
-        card: Card, selection: PokemonPriceTrackerSelection, day: date, price: float | None
+        card: Card, selection: TrackedPokemonPriceTrackerSettings, day: date, price: float | None
     ) -> dict[str, Any]:
         return {
             "item_id": card.item_id(selection.set_slug),

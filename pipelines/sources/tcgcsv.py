@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from model.schema import TCGPLAYER_SOURCE, placeholder_name, tcgplayer_item_id
 from pipelines.catalogue import Catalogue
-from pipelines.settings import RetrySettings, TcgcsvSelection, TcgcsvSettings
+from pipelines.settings import RetrySettings, TcgcsvSettings, TrackedTcgcsvSettings
 from pipelines.sources import Snapshot, SourceError
 from pipelines.sources.archive import archive_file_name
 from pipelines.sources.http import JsonClient
@@ -203,7 +203,9 @@ def products_info(products: Iterable[TcgcsvProduct]) -> dict[int, ProductInfo]:
     }
 
 
-def select_prices(prices: Iterable[TcgcsvPrice], selection: TcgcsvSelection) -> list[TcgcsvPrice]:
+def select_prices(
+    prices: Iterable[TcgcsvPrice], selection: TrackedTcgcsvSettings
+) -> list[TcgcsvPrice]:
     """The selection's explicit items, its top N printings by market price that day, or
     (neither given) every printing of the group."""
     if selection.items:
@@ -280,7 +282,7 @@ class TcgcsvSource:
     def __init__(
         self,
         client: TcgcsvClient,
-        selections: list[TcgcsvSelection],
+        selections: list[TrackedTcgcsvSettings],
         cache_dir: Path,
         catalogue: Catalogue,
     ) -> None:
@@ -347,9 +349,11 @@ class TcgcsvSource:
                 frames.append(price_rows(chosen, known, group, day))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-    def _groups(self, every_group: Callable[[], list[int]]) -> list[tuple[TcgcsvSelection, int]]:
+    def _groups(
+        self, every_group: Callable[[], list[int]]
+    ) -> list[tuple[TrackedTcgcsvSettings, int]]:
         """(selection, group) pairs; `group: all` expands to every group (asked once)."""
-        pairs: list[tuple[TcgcsvSelection, int]] = []
+        pairs: list[tuple[TrackedTcgcsvSettings, int]] = []
         all_groups: list[int] | None = None
         for selection in self._selections:
             if selection.group == "all":

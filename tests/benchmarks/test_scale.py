@@ -7,7 +7,7 @@ import pytest
 from benchmarks.scale import parse_rows, synthesize
 from model.artifact import TrainedModel, price_table
 from model.predictor import Predictor
-from model.signals import SignalThresholds
+from model.signals import SignalSettings
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_items_are_real_series_cycled_over_consecutive_days(trained: TrainedMode
 
 def test_the_scaled_table_is_served(trained: TrainedModel) -> None:
     scaled = synthesize(trained, rows=200, days=40)
-    predictor = Predictor(price_table(scaled), "test:scaled", SignalThresholds())
+    predictor = Predictor(price_table(scaled), "test:scaled", SignalSettings())
     card_id = str(scaled.items["item_id"].iloc[-1])
     answer = predictor.fair_price(card_id, None)
     assert answer["card_id"] == card_id

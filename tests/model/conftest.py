@@ -23,7 +23,7 @@ from model.evaluation import BacktestSettings
 from model.features import price_panel
 from model.predictor import Predictor
 from model.schema import validate_prices
-from model.signals import SignalThresholds
+from model.signals import SignalSettings
 from model.strategies import FairPriceModel
 
 START = pd.Timestamp("2024-01-01")
@@ -95,7 +95,7 @@ def trained(small_prices: pd.DataFrame) -> TrainedModel:
 
 @pytest.fixture
 def predictor(trained: TrainedModel) -> Predictor:
-    return Predictor(price_table(trained), "test-version", SignalThresholds(rule="fixed"))
+    return Predictor(price_table(trained), "test-version", SignalSettings(rule="fixed"))
 
 
 # Random gappy panels for the no-look-ahead property tests.

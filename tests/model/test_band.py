@@ -6,7 +6,7 @@ import pytest
 
 from model.band import BandSettings, calibrate, coverage
 from model.evaluation import evaluate, signal_returns
-from model.signals import SignalThresholds
+from model.signals import SignalSettings
 
 nan = np.nan
 
@@ -91,7 +91,7 @@ ROWS = pd.DataFrame(
 def test_band_signal_backtest_by_hand() -> None:
     # market vs band: a1 10 < 10.5 BUY (fwd +10 %), a2 in band HOLD (target 9 outside: miss),
     # b1 20 > 19.5 SELL (fwd -10 %), b2 in band HOLD (target 21 inside: hit), c no band HOLD.
-    table = signal_returns(ROWS, SignalThresholds(rule="band"))
+    table = signal_returns(ROWS, SignalSettings(rule="band"))
     assert table["count"].to_dict() == {"HOLD": 3, "BUY": 1, "SELL": 1}
     assert table.loc["BUY", "mean_forward_return"] == pytest.approx(0.1)
     assert table.loc["BUY", "hit_rate"] == 1.0
@@ -103,7 +103,7 @@ def test_band_signal_backtest_by_hand() -> None:
 
 
 def test_evaluate_reports_band_coverage() -> None:
-    metrics = evaluate(ROWS, 1, SignalThresholds()).metrics
+    metrics = evaluate(ROWS, 1, SignalSettings()).metrics
     # targets inside their band: a1 (11 in 10.5..12) and b2 (21 in 19..21); c has none.
     assert metrics["band_coverage"] == pytest.approx(2 / 4)
     assert metrics["band_share"] == pytest.approx(4 / 5)

@@ -21,7 +21,7 @@ from model.catalog import (
 from model.lookup import LATEST_DAY
 from model.predictor import Predictor, QueryError, parse_day
 from model.schema import printing_of
-from model.signals import Signal, SignalThresholds
+from model.signals import Signal, SignalSettings
 
 NAMES = {
     "a": ("Pokémon Center Elite Trainer Box", None),
@@ -38,7 +38,7 @@ def named(trained: TrainedModel) -> Predictor:
         items.loc[item_id, "name"] = name
         items.loc[item_id, "number"] = number
     renamed = TrainedModel(trained.model, items.reset_index(), trained.predictions, trained.info)
-    return Predictor(price_table(renamed), "test-version", SignalThresholds(rule="fixed"))
+    return Predictor(price_table(renamed), "test-version", SignalSettings(rule="fixed"))
 
 
 @pytest.fixture
@@ -216,7 +216,7 @@ def test_backtest_comes_from_the_training_record(trained: TrainedModel) -> None:
             {"signal": "SELL", "count": 0, "mean_forward_return": math.nan, "hit_rate": math.nan},
         ],
     )
-    catalog = Catalog(Predictor(price_table(trained), "v", SignalThresholds()))
+    catalog = Catalog(Predictor(price_table(trained), "v", SignalSettings()))
     assert catalog.backtest(Signal.BUY) == {
         "horizon_days": 7,
         "count": 12,
@@ -229,8 +229,7 @@ def test_backtest_comes_from_the_training_record(trained: TrainedModel) -> None:
     assert sell["hit_rate"] is None
     trained.info.pop("signal_returns")
     assert (
-        Catalog(Predictor(price_table(trained), "v", SignalThresholds())).backtest(Signal.BUY)
-        is None
+        Catalog(Predictor(price_table(trained), "v", SignalSettings())).backtest(Signal.BUY) is None
     )
 
 

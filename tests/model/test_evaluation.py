@@ -8,14 +8,14 @@ import pytest
 
 from model.evaluation import (
     BacktestSettings,
-    GateThresholds,
+    GateSettings,
     backtest,
     evaluate,
     gate_failures,
     out_of_sample,
 )
 from model.features import Panels
-from model.signals import SignalThresholds
+from model.signals import SignalSettings
 from model.strategies import STRATEGIES, FairPriceModel, Fitted, Forecast, Hyper, Strategy
 from tests.model.conftest import day, make_panel
 
@@ -30,7 +30,7 @@ from tests.model.conftest import day, make_panel
 # b on day 3 has no target (no price on day 4); d has no consecutive observations.
 SETTINGS = BacktestSettings(min_history_days=2, refit_every_days=28, min_price=1.0)
 MODEL = FairPriceModel("mean3", horizon=1)
-FIXED = SignalThresholds(rule="fixed")
+FIXED = SignalSettings(rule="fixed")
 
 SCORED = [  # (fair, naive, target) of the rows at or above min_price
     (12.0, 14.0, 13.0),
@@ -88,7 +88,7 @@ def _errors(pairs: list[tuple[float, float]]) -> dict[str, float]:
 
 
 def test_evaluate_metrics_by_hand(rows: pd.DataFrame) -> None:
-    evaluation = evaluate(rows, 1, SignalThresholds(), min_price=1.0)
+    evaluation = evaluate(rows, 1, SignalSettings(), min_price=1.0)
     metrics = evaluation.metrics
 
     model = _errors([(fair, target) for fair, _, target in SCORED])
@@ -137,7 +137,7 @@ def test_signal_return_table_by_hand(rows: pd.DataFrame) -> None:
 
 
 def test_signal_table_for_an_empty_signal_is_nan(rows: pd.DataFrame) -> None:
-    wide = SignalThresholds(rule="fixed", buy_at=-0.5, sell_at=0.5)
+    wide = SignalSettings(rule="fixed", buy_at=-0.5, sell_at=0.5)
     signals = evaluate(rows, 1, wide).signals
     assert signals["count"].tolist() == [4, 0, 0]
     assert signals.loc["HOLD", "hit_rate"] == 1.0  # every forward return is within +-50 %
@@ -146,13 +146,13 @@ def test_signal_table_for_an_empty_signal_is_nan(rows: pd.DataFrame) -> None:
 
 
 def test_min_price_exclusion(rows: pd.DataFrame) -> None:
-    with_cheap = evaluate(rows, 1, SignalThresholds(), min_price=0.0).metrics
+    with_cheap = evaluate(rows, 1, SignalSettings(), min_price=0.0).metrics
     assert with_cheap["rows"] == 5.0
     assert with_cheap["items"] == 3.0
     # b's row (fair 3 vs target 0.5: APE 5.0) dominates the MAPE once it is included.
     assert with_cheap["mape"] == pytest.approx((1 / 13 + 1 / 6 + 2 / 15 + 0 + 5.0) / 5)
 
-    only_dear = evaluate(rows, 1, SignalThresholds(), min_price=16.0).metrics
+    only_dear = evaluate(rows, 1, SignalSettings(), min_price=16.0).metrics
     assert only_dear["rows"] == 2.0  # targets 18 and 20
     assert only_dear["items"] == 1.0
 
@@ -170,9 +170,7 @@ def test_coverage_counts_rows_without_a_fair_price(rows: pd.DataFrame) -> None:
             }
         ]
     )
-    metrics = evaluate(
-        pd.concat([rows, unpriced], ignore_index=True), 1, SignalThresholds()
-    ).metrics
+    metrics = evaluate(pd.concat([rows, unpriced], ignore_index=True), 1, SignalSettings()).metrics
     assert metrics["rows"] == 5.0
     assert metrics["coverage"] == pytest.approx(4 / 5)
     # Errors are over the priced rows only (the same as without the unpriced row).
@@ -180,17 +178,17 @@ def test_coverage_counts_rows_without_a_fair_price(rows: pd.DataFrame) -> None:
 
 
 def test_evaluate_without_rows_gives_nan_and_fails_the_gate(rows: pd.DataFrame) -> None:
-    metrics = evaluate(rows.iloc[:0], 1, SignalThresholds()).metrics
+    metrics = evaluate(rows.iloc[:0], 1, SignalSettings()).metrics
     assert metrics["rows"] == 0.0
     assert metrics["coverage"] == 0.0
     assert np.isnan(metrics["mape"])
     assert np.isnan(metrics["mape_ratio_to_naive"])
-    assert len(gate_failures(metrics, GateThresholds())) == 3
+    assert len(gate_failures(metrics, GateSettings())) == 3
 
 
 def test_gate_failures(rows: pd.DataFrame) -> None:
-    metrics = evaluate(rows, 1, SignalThresholds()).metrics  # mape ~0.0942
-    strict = GateThresholds(max_mape=0.05, max_mape_ratio_to_naive=0.5, min_coverage=1.0)
+    metrics = evaluate(rows, 1, SignalSettings()).metrics  # mape ~0.0942
+    strict = GateSettings(max_mape=0.05, max_mape_ratio_to_naive=0.5, min_coverage=1.0)
     unpriced = {**metrics, "coverage": 0.9}
     failures = gate_failures(unpriced, strict)
     assert len(failures) == 3
@@ -198,11 +196,11 @@ def test_gate_failures(rows: pd.DataFrame) -> None:
     assert "naive forecast" in failures[1]
     assert failures[2] == "coverage 0.900 below the minimum 1.000"
 
-    loose = GateThresholds(max_mape=1.0, max_mape_ratio_to_naive=10.0, min_coverage=0.5)
+    loose = GateSettings(max_mape=1.0, max_mape_ratio_to_naive=10.0, min_coverage=0.5)
     assert gate_failures(unpriced, loose) == []
-    assert gate_failures(metrics, GateThresholds()) == []  # the defaults pass on these rows
+    assert gate_failures(metrics, GateSettings()) == []  # the defaults pass on these rows
     # Boundaries are inclusive.
-    exact = GateThresholds(
+    exact = GateSettings(
         max_mape=metrics["mape"], max_mape_ratio_to_naive=metrics["mape_ratio_to_naive"]
     )
     assert gate_failures(metrics, exact) == []

@@ -5,7 +5,7 @@ import pytest
 from model.artifact import TrainedModel, price_table
 from model.lookup import LATEST_DAY
 from model.predictor import Predictor, Query, QueryError, parse_day, parse_query
-from model.signals import SignalThresholds
+from model.signals import SignalSettings
 
 
 def test_latest_answer(predictor: Predictor) -> None:
@@ -57,14 +57,14 @@ def test_date_in_a_gap(predictor: Predictor) -> None:
 
 def test_thresholds_are_used(trained: TrainedModel) -> None:
     tight = Predictor(
-        price_table(trained), "v", SignalThresholds(rule="fixed", buy_at=-0.01, sell_at=0.05)
+        price_table(trained), "v", SignalSettings(rule="fixed", buy_at=-0.01, sell_at=0.05)
     )
     assert tight.fair_price("a", None)["signal"] == "SELL"  # +7.1 %
 
 
 def test_a_row_the_model_did_not_price_has_no_signal(trained: TrainedModel) -> None:
     trained.predictions.loc[0, "fair_price"] = float("nan")  # a on 2024-01-01
-    answer = Predictor(price_table(trained), "v", SignalThresholds(rule="fixed")).fair_price(
+    answer = Predictor(price_table(trained), "v", SignalSettings(rule="fixed")).fair_price(
         "a", "2024-01-01"
     )
     assert (answer["market_price"], answer["price_date"]) == (10.0, "2024-01-01")
@@ -74,9 +74,7 @@ def test_a_row_the_model_did_not_price_has_no_signal(trained: TrainedModel) -> N
 
 
 def test_short_histories_get_an_answer_without_a_made_up_signal(trained: TrainedModel) -> None:
-    strict = Predictor(
-        price_table(trained), "v", SignalThresholds(rule="fixed"), min_observed_days=3
-    )
+    strict = Predictor(price_table(trained), "v", SignalSettings(rule="fixed"), min_observed_days=3)
     # d was observed on 2 days: its market price, its history, and no fair price yet.
     young = strict.fair_price("d", None)
     assert (young["market_price"], young["history_days"]) == (6.0, 2)
@@ -233,14 +231,14 @@ def test_band_is_answered_rounded_and_drives_the_band_rule(trained: TrainedModel
     rows = trained.predictions
     latest_a = rows.index[(rows["item_id"] == "a")][-1]  # market 15, fair 14
     rows.loc[latest_a, ["fair_low", "fair_high"]] = [13.004, 14.996]
-    band = Predictor(price_table(trained), "v", SignalThresholds(rule="band"))
+    band = Predictor(price_table(trained), "v", SignalSettings(rule="band"))
     answer = band.fair_price("a", None)
     assert (answer["fair_low"], answer["fair_high"]) == (13.0, 15.0)
     assert answer["signal"] == "HOLD"  # 15 is not above 15.00
 
     rows.loc[latest_a, "fair_high"] = 14.5
     assert (
-        Predictor(price_table(trained), "v", SignalThresholds(rule="band")).fair_price("a", None)[
+        Predictor(price_table(trained), "v", SignalSettings(rule="band")).fair_price("a", None)[
             "signal"
         ]
         == "SELL"

@@ -13,7 +13,7 @@ from model.settings import (
     config_path,
     load_settings,
 )
-from model.signals import SignalThresholds
+from model.signals import SignalSettings
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +38,7 @@ def test_shipped_configuration_loads() -> None:
     assert settings.model == ModelSettings()  # the file spells out the defaults
     assert settings.model.strategy == "quantile_gbm"
     assert settings.model.horizon == 7
-    assert settings.model.thresholds == SignalThresholds(rule="band", buy_at=-0.10, sell_at=0.15)
+    assert settings.model.thresholds == SignalSettings(rule="band", buy_at=-0.10, sell_at=0.15)
     assert settings.model.band.coverage == 0.8
     assert settings.model.hyperparameters == {}
     assert settings.model.gate.max_mape == 0.10
@@ -122,7 +122,7 @@ def test_pokewatch_config_names_the_file(monkeypatch: pytest.MonkeyPatch, tmp_pa
     settings = load_settings(Settings)
     assert settings.model.strategy == "last"
     assert settings.model.horizon == 30
-    assert settings.model.thresholds == SignalThresholds(buy_at=-0.10, sell_at=0.3)
+    assert settings.model.thresholds == SignalSettings(buy_at=-0.10, sell_at=0.3)
     assert settings.model.backtest.min_history_days == 56  # default for keys left out
     assert settings.data.prices == Path("/data/prices.parquet")
 

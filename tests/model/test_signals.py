@@ -12,15 +12,15 @@ from model.signals import (
     LABELS,
     SELL_CODE,
     Signal,
-    SignalThresholds,
+    SignalSettings,
     deviation,
     signal_codes,
 )
 
-DEFAULT = SignalThresholds()
+DEFAULT = SignalSettings()
 
 
-def signal_of(deviation_pct: float, thresholds: SignalThresholds) -> Signal:
+def signal_of(deviation_pct: float, thresholds: SignalSettings) -> Signal:
     """The `fixed` rule's signal for one deviation."""
     return LABELS[int(signal_codes(np.array([deviation_pct]), thresholds)[0])]
 
@@ -88,7 +88,7 @@ def test_vectorized_codes() -> None:
 
 
 def test_custom_thresholds() -> None:
-    thresholds = SignalThresholds(buy_at=-0.05, sell_at=0.05)
+    thresholds = SignalSettings(buy_at=-0.05, sell_at=0.05)
     assert signal_of(-0.05, thresholds) is Signal.BUY
     assert signal_of(-0.04, thresholds) is Signal.HOLD
     assert signal_of(0.05, thresholds) is Signal.SELL
@@ -108,7 +108,7 @@ def test_custom_thresholds() -> None:
 )
 def test_thresholds_validation(values: dict[str, float]) -> None:
     with pytest.raises(ValidationError):
-        SignalThresholds(**values)
+        SignalSettings(**values)
 
 
 def test_thresholds_are_frozen() -> None:
@@ -123,7 +123,7 @@ def test_thresholds_are_frozen() -> None:
     sell_at=st.floats(min_value=0.001, max_value=1.0),
 )
 def test_signal_codes_follow_the_fixed_rule(pct: float, buy_at: float, sell_at: float) -> None:
-    signal = signal_of(pct, SignalThresholds(buy_at=buy_at, sell_at=sell_at))
+    signal = signal_of(pct, SignalSettings(buy_at=buy_at, sell_at=sell_at))
     if np.isnan(pct):
         assert signal is Signal.HOLD
     elif pct <= buy_at:

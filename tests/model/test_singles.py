@@ -24,7 +24,7 @@ from model.signals import (
     SELL_CODE,
     BuyPrice,
     SignalRule,
-    SignalThresholds,
+    SignalSettings,
     expected_price,
     rule_codes,
 )
@@ -128,7 +128,7 @@ def test_the_expected_rule_uses_the_band_skew() -> None:
     expected = expected_price(fair, low, high)
     np.testing.assert_allclose(expected[:3], np.cbrt(low[:3] * fair[:3] * high[:3]))
     assert expected[3] == 100.0  # no band: the fair price
-    rule = SignalThresholds(rule=SignalRule.EXPECTED, buy_at=-0.03, sell_at=0.012)
+    rule = SignalSettings(rule=SignalRule.EXPECTED, buy_at=-0.03, sell_at=0.012)
     codes = rule_codes(market, fair, low, high, rule)
     assert codes.tolist() == [BUY_CODE, SELL_CODE, HOLD_CODE, HOLD_CODE]
 
@@ -138,9 +138,9 @@ def test_buy_on_listing_buys_below_the_band_at_the_price_a_buyer_pays() -> None:
     buy = np.array([85.0, 99.0, np.nan, 80.0])
     low, high = np.full(4, 95.0), np.full(4, 120.0)
     fair = np.full(4, 100.0)
-    on_market = rule_codes(market, fair, low, high, SignalThresholds(), buy)
+    on_market = rule_codes(market, fair, low, high, SignalSettings(), buy)
     assert on_market.tolist() == [HOLD_CODE, HOLD_CODE, HOLD_CODE, SELL_CODE]
-    listing = SignalThresholds(buy_on=BuyPrice.LISTING)
+    listing = SignalSettings(buy_on=BuyPrice.LISTING)
     assert rule_codes(market, fair, low, high, listing, buy).tolist() == [
         BUY_CODE,
         HOLD_CODE,
@@ -160,7 +160,7 @@ def test_signal_table_has_shares_and_a_buy_at_listing_line() -> None:
             "high": [105.0, 105.0, 105.0],
         }
     )
-    table = signal_returns(rows, SignalThresholds())
+    table = signal_returns(rows, SignalSettings())
     assert table.loc["HOLD", "count"] == 3
     assert table.loc["HOLD", "share"] == 1.0
     assert table.loc["BUY@listing", "count"] == 1
@@ -170,7 +170,7 @@ def test_signal_table_has_shares_and_a_buy_at_listing_line() -> None:
 def test_evaluation_on_singles_with_short_histories_and_breakdowns(singles: pd.DataFrame) -> None:
     settings = ModelSettings(
         backtest=SHORT,
-        thresholds=SignalThresholds(rule=SignalRule.EXPECTED, buy_at=-0.03, sell_at=0.012),
+        thresholds=SignalSettings(rule=SignalRule.EXPECTED, buy_at=-0.03, sell_at=0.012),
         hyperparameters={"min_train_rows": 200, "min_samples_leaf": 20},
     )
     comparison = compare(price_panels(singles, 0.5), settings, ["quantile_gbm"])
@@ -203,7 +203,7 @@ def test_sets_are_named_from_the_groups_file(singles: pd.DataFrame) -> None:
     from model.training import train
 
     trained = train(singles, ModelSettings(strategy="last", backtest=SHORT)).trained
-    sets = Catalog(Predictor(price_table(trained), "v", SignalThresholds())).sets()
+    sets = Catalog(Predictor(price_table(trained), "v", SignalSettings())).sets()
     named = {entry["set_code"]: entry["set_name"] for entry in sets}
     assert named == {
         "630": "Fossil",
@@ -219,7 +219,7 @@ def test_search_finds_the_cards_of_a_set_by_its_name(singles: pd.DataFrame) -> N
     from model.training import train
 
     trained = train(singles, ModelSettings(strategy="last", backtest=SHORT)).trained
-    catalog = Catalog(Predictor(price_table(trained), "v", SignalThresholds()))
+    catalog = Catalog(Predictor(price_table(trained), "v", SignalSettings()))
     page = catalog.search(CardQuery(text="shiny vault"), 10_000)
     expected = set(singles.loc[singles["set_name"] == "Shining Fates: Shiny Vault", "item_id"])
     assert page.total == len(expected)

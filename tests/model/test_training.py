@@ -8,7 +8,7 @@ import pytest
 from model import artifact, evaluation, training
 from model.evaluation import BacktestSettings, out_of_sample
 from model.settings import ModelSettings
-from model.signals import SignalThresholds
+from model.signals import SignalSettings
 
 
 def test_train_computes_out_of_sample_fair_prices_once(
@@ -34,4 +34,4 @@ def test_train_computes_out_of_sample_fair_prices_once(
     assert fair[("a", pd.Timestamp("2024-01-03"))] == pytest.approx(12.0)
     assert result.evaluation.metrics["rows"] == 5.0  # origins on days 1-3 with targets >= $1
     assert "band_coverage" in result.evaluation.metrics
-    assert result.trained.info["signal_rule"] == SignalThresholds().model_dump(mode="json")
+    assert result.trained.info["signal_rule"] == SignalSettings().model_dump(mode="json")

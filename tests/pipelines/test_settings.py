@@ -5,20 +5,20 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from pipelines.settings import PokemonPriceTrackerSettings, TcgcsvSelection
+from pipelines.settings import PokemonPriceTrackerSettings, TrackedTcgcsvSettings
 from service.settings import ScheduleSettings
 
 
 def test_tcgcsv_selection_forms() -> None:
-    assert TcgcsvSelection(group=23237).top is None  # every printing of the group
-    assert TcgcsvSelection(group="all", top=5).group == "all"
-    assert TcgcsvSelection(group=1, items=["tcg-1"]).items == ["tcg-1"]
+    assert TrackedTcgcsvSettings(group=23237).top is None  # every printing of the group
+    assert TrackedTcgcsvSettings(group="all", top=5).group == "all"
+    assert TrackedTcgcsvSettings(group=1, items=["tcg-1"]).items == ["tcg-1"]
     with pytest.raises(ValidationError, match="not both"):
-        TcgcsvSelection(group=1, items=["tcg-1"], top=3)
+        TrackedTcgcsvSettings(group=1, items=["tcg-1"], top=3)
     with pytest.raises(ValidationError, match="need their group id"):
-        TcgcsvSelection(group="all", items=["tcg-1"])
+        TrackedTcgcsvSettings(group="all", items=["tcg-1"])
     with pytest.raises(ValidationError):
-        TcgcsvSelection.model_validate({"group": "some"})
+        TrackedTcgcsvSettings.model_validate({"group": "some"})
 
 
 def test_the_call_budget_is_per_day_and_its_former_name_still_reads() -> None:

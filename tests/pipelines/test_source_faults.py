@@ -11,7 +11,7 @@ from pytest_httpserver import HTTPServer
 
 from pipelines.catalogue import Catalogue
 from pipelines.collector import collect, partition_path, read_collected
-from pipelines.settings import TcgcsvSelection, TcgcsvSettings
+from pipelines.settings import TcgcsvSettings, TrackedTcgcsvSettings
 from pipelines.sources import SourceError
 from pipelines.sources.tcgcsv import TcgcsvClient, TcgcsvSource
 from tests.pipelines.conftest import FAST_RETRY, Sleeps
@@ -30,7 +30,7 @@ def source(fake: FakeTcgcsv, tmp_path: Path, sleeps: Sleeps, timeout: float = 5)
     settings = TcgcsvSettings(base_url=fake.url, timeout_seconds=timeout)
     return TcgcsvSource(
         TcgcsvClient(settings, FAST_RETRY, sleep=sleeps),
-        [TcgcsvSelection(group=group) for group in GROUPS],
+        [TrackedTcgcsvSettings(group=group) for group in GROUPS],
         tmp_path / "cache",
         Catalogue(tmp_path / "catalogue.parquet"),
     )

@@ -11,10 +11,10 @@ from pytest_httpserver import HTTPServer
 
 from pipelines.catalogue import Catalogue
 from pipelines.settings import (
-    PokemonPriceTrackerSelection,
     PokemonPriceTrackerSettings,
-    TcgcsvSelection,
     TcgcsvSettings,
+    TrackedPokemonPriceTrackerSettings,
+    TrackedTcgcsvSettings,
 )
 from pipelines.sources import SourceError
 from pipelines.sources.pokemonpricetracker import (
@@ -45,7 +45,7 @@ SV2A = "69039c463cf9e889df7dca2c"  # pragma: allowlist secret (the vendor's set 
 
 
 def tcgcsv_source(
-    fake: FakeTcgcsv, tmp_path: Path, sleeps: Sleeps, *selections: TcgcsvSelection
+    fake: FakeTcgcsv, tmp_path: Path, sleeps: Sleeps, *selections: TrackedTcgcsvSettings
 ) -> TcgcsvSource:
     client = TcgcsvClient(TcgcsvSettings(base_url=fake.url), FAST_RETRY, sleep=sleeps)
     return TcgcsvSource(
@@ -61,7 +61,7 @@ def fake(httpserver: HTTPServer) -> FakeTcgcsv:
 def test_the_day_is_tcgcsv_s_own_and_each_file_is_fetched_once_a_day(
     fake: FakeTcgcsv, tmp_path: Path, sleeps: Sleeps
 ) -> None:
-    source = tcgcsv_source(fake, tmp_path, sleeps, TcgcsvSelection(group=GROUP, top=3))
+    source = tcgcsv_source(fake, tmp_path, sleeps, TrackedTcgcsvSettings(group=GROUP, top=3))
     first = source.fetch(None)
     assert first.day == DAY  # the UTC date of last-updated.txt
     assert len(first.rows) == 3
@@ -78,7 +78,7 @@ def test_the_day_is_tcgcsv_s_own_and_each_file_is_fetched_once_a_day(
 def test_a_past_day_comes_from_the_day_cache_or_not_at_all(
     fake: FakeTcgcsv, tmp_path: Path, sleeps: Sleeps
 ) -> None:
-    source = tcgcsv_source(fake, tmp_path, sleeps, TcgcsvSelection(group=GROUP))
+    source = tcgcsv_source(fake, tmp_path, sleeps, TrackedTcgcsvSettings(group=GROUP))
     collected = source.fetch(None).rows
     fake.publish(NEXT_DAY, fixture_days()[1])
     cached = source.fetch(DAY)  # the source moved on; the day is still in the cache
@@ -88,12 +88,12 @@ def test_a_past_day_comes_from_the_day_cache_or_not_at_all(
 
 
 def test_whole_groups_and_all_groups(fake: FakeTcgcsv, tmp_path: Path, sleeps: Sleeps) -> None:
-    whole = tcgcsv_source(fake, tmp_path, sleeps, TcgcsvSelection(group=GROUP)).fetch(None)
+    whole = tcgcsv_source(fake, tmp_path, sleeps, TrackedTcgcsvSettings(group=GROUP)).fetch(None)
     served = fake.prices_of(GROUP)
     assert len(whole.rows) == len(served)  # every printing, priced or not
     assert whole.rows["market_price"].isna().sum() == sum(p["marketPrice"] is None for p in served)
     everything = tcgcsv_source(
-        fake, tmp_path / "all", sleeps, TcgcsvSelection(group="all", top=2)
+        fake, tmp_path / "all", sleeps, TrackedTcgcsvSettings(group="all", top=2)
     ).fetch(None)
     assert sorted(everything.rows["set_code"].unique()) == sorted(str(g) for g in GROUPS)
     assert everything.rows.groupby("set_code").size().tolist() == [2, 2]
@@ -113,10 +113,12 @@ def test_listing_prices_are_kept_and_high_price_never_ranks(
         "directLowPrice": 0.9,
     }
     fake.publish(DAY, extra={GROUP: [parked]})
-    source = tcgcsv_source(fake, tmp_path, sleeps, TcgcsvSelection(group=GROUP, top=1))
+    source = tcgcsv_source(fake, tmp_path, sleeps, TrackedTcgcsvSettings(group=GROUP, top=1))
     (top,) = source.fetch(None).rows.to_dict(orient="records")
     assert top["item_id"] != "tcg-999001"  # ranked by market price, not the parked 999
-    whole = tcgcsv_source(fake, tmp_path / "b", sleeps, TcgcsvSelection(group=GROUP)).fetch(None)
+    whole = tcgcsv_source(fake, tmp_path / "b", sleeps, TrackedTcgcsvSettings(group=GROUP)).fetch(
+        None
+    )
     row = whole.rows.set_index("item_id").loc["tcg-999001"]
     assert (row["market_price"], row["high_price"], row["direct_low_price"]) == (1.0, 999.0, 0.9)
 
@@ -125,7 +127,7 @@ def test_names_are_metadata_a_price_is_never_lost_for_one(
     fake: FakeTcgcsv, tmp_path: Path, sleeps: Sleeps
 ) -> None:
     fake.fail(f"/tcgplayer/3/{GROUP}/products", status(500), status(500), status(500))
-    source = tcgcsv_source(fake, tmp_path, sleeps, TcgcsvSelection(group=GROUP, top=2))
+    source = tcgcsv_source(fake, tmp_path, sleeps, TrackedTcgcsvSettings(group=GROUP, top=2))
     snapshot = source.fetch(None)
     assert len(snapshot.rows) == 2
     assert snapshot.rows["name"].str.startswith("TCGplayer product ").all()
@@ -144,7 +146,11 @@ def test_a_failing_group_does_not_lose_the_others(
     other = GROUPS[1]
     fake.fail(f"/tcgplayer/3/{other}/prices", *[status(502)] * 3)
     source = tcgcsv_source(
-        fake, tmp_path, sleeps, TcgcsvSelection(group=GROUP), TcgcsvSelection(group=other)
+        fake,
+        tmp_path,
+        sleeps,
+        TrackedTcgcsvSettings(group=GROUP),
+        TrackedTcgcsvSettings(group=other),
     )
     snapshot = source.fetch(None)
     assert set(snapshot.rows["set_code"]) == {str(GROUP)}
@@ -160,7 +166,7 @@ def test_tcgcsv_object_where_a_list_was_expected(
         f"/tcgplayer/3/{GROUP}/prices",
         lambda _: json_response({"success": True, "errors": [], "results": {"productId": 1}}),
     )
-    snapshot = tcgcsv_source(fake, tmp_path, sleeps, TcgcsvSelection(group=GROUP)).fetch(None)
+    snapshot = tcgcsv_source(fake, tmp_path, sleeps, TrackedTcgcsvSettings(group=GROUP)).fetch(None)
     assert "expected `results` to be a list, got dict" in snapshot.failures[0]
     # Nothing unusable was cached: the next run fetches the day's file again.
     assert not (
@@ -173,7 +179,7 @@ def test_tcgcsv_rows_of_the_wrong_shape(fake: FakeTcgcsv, tmp_path: Path, sleeps
         f"/tcgplayer/3/{GROUP}/prices",
         lambda _: json_response(envelope([{"productId": "not a number", "subTypeName": "Normal"}])),
     )
-    snapshot = tcgcsv_source(fake, tmp_path, sleeps, TcgcsvSelection(group=GROUP)).fetch(None)
+    snapshot = tcgcsv_source(fake, tmp_path, sleeps, TrackedTcgcsvSettings(group=GROUP)).fetch(None)
     assert "unexpected TcgcsvPrice rows" in snapshot.failures[0]
 
 
@@ -218,7 +224,7 @@ def test_ppt_set_wide_top_n_with_bearer_key(
             "includeHistory": "false",
         },
     ).respond_with_json({"data": SET_CARDS})
-    selection = PokemonPriceTrackerSelection(
+    selection = TrackedPokemonPriceTrackerSettings(
         set_id=SV2A, set_slug="sv2a_151", language="japanese", top=2
     )
     source = PokemonPriceTrackerSource(
@@ -253,7 +259,7 @@ def test_ppt_per_card_history_in_both_shapes(
         "/api/v2/cards",
         query_string={"tcgPlayerId": "566544", "includeHistory": "true", "days": "7"},
     ).respond_with_json({"data": card})
-    selection = PokemonPriceTrackerSelection(
+    selection = TrackedPokemonPriceTrackerSettings(
         set_id=SV2A, set_slug="sv2a_151", tcgplayer_ids=["566544"]
     )
     source = PokemonPriceTrackerSource(
@@ -305,7 +311,7 @@ def test_ppt_keeps_the_cards_fetched_before_the_budget_ran_out(
         httpserver.expect_request(
             "/api/v2/cards", query_string={"tcgPlayerId": tcgplayer_id, "includeHistory": "false"}
         ).respond_with_json({"data": SET_CARDS[0 if tcgplayer_id == "566544" else 1]})
-    selection = PokemonPriceTrackerSelection(
+    selection = TrackedPokemonPriceTrackerSettings(
         set_id=SV2A, set_slug="sv2a_151", tcgplayer_ids=["566544", "566548"]
     )
     client = ppt_client(httpserver, sleeps, tmp_path / "budget.json", budget=1)
