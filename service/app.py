@@ -133,15 +133,12 @@ class PokeWatch:
         workers follow within `service.reload_seconds`."""
         reloaded = await self.serving.check()
         return await self._answer(
-            lambda answers: (
-                200,
-                orjson.dumps(
-                    {
-                        "model_version": answers.model_version,
-                        "published": self.serving.published,
-                        "reloaded": reloaded,
-                    }
-                ),
+            lambda answers: ok(
+                {
+                    "model_version": answers.model_version,
+                    "published": self.serving.published,
+                    "reloaded": reloaded,
+                }
             )
         )
 
@@ -149,7 +146,7 @@ class PokeWatch:
     async def health(self) -> Any:
         """Model, data window, freshness, the jobs' last runs and cache statistics (503
         without a model)."""
-        return await self._answer(lambda _answers: (200, orjson.dumps(self.serving.health())))
+        return await self._answer(lambda _answers: ok(self.serving.health()))
 
     async def _answer(self, answer: Callable[[Answers], Awaitable[Body] | Body]) -> Response:
         """The answer from the model served now; 503 until one is loaded."""
@@ -170,6 +167,10 @@ add_edge(
     mounts={"/v1": V1_APP},
     direct=("fair_price", "batch_predict"),
 )
+
+
+def ok(content: object) -> Body:
+    return 200, orjson.dumps(content)
 
 
 def json_response(body: Body) -> Response:

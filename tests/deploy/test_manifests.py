@@ -151,6 +151,7 @@ def test_the_pods_configuration_is_valid(overlay: tuple[str, list[Resource]]) ->
     assert settings.security.auth_mode == "enforce"
     assert settings.security.key_env == {"dev": "dev", "prod": "live", "staging": "staging"}[name]
     assert settings.security.keys_file == "/etc/pokewatch/secrets/keys.json"
+    assert settings.service.log_format == "json"  # one object a line for the log collector
 
 
 def test_references_resolve(overlay: tuple[str, list[Resource]]) -> None:
