@@ -34,9 +34,7 @@ def test_access_lines_are_json_objects_with_request_and_key_fields(
     env = {"POKEWATCH_SERVICE__LOG_FORMAT": "json"}
     with bentoml_serve("service:PokeWatch", env=env) as base:
         headers = {"X-API-Key": api_key, "X-Request-ID": "json-log-check"}
-        answered = httpx.post(
-            f"{base}/fair_price", json={"card_id": "tcg-133777"}, headers=headers
-        )
+        answered = httpx.post(f"{base}/fair_price", json={"card_id": "tcg-133777"}, headers=headers)
         missing = httpx.get(f"{base}/v1/cards/no-such-card", headers=headers)
         assert (answered.status_code, missing.status_code) == (200, 404)
         lines = json_lines(base)
