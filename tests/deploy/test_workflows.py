@@ -88,7 +88,7 @@ def test_bento_build_pushes_both_platforms_and_smoke_tests_the_image() -> None:
     assert smoke["needs"] == "build"
     assert "redis" in smoke["services"]
     checks = _runs(build, "smoke")
-    for expected in ("/readyz", "/fair_price", "keys_app", "X-API-Key", "401"):
+    for expected in ("/readyz", "/fair_price", "pokewatch keys create", "X-API-Key", "401"):
         assert expected in checks, expected
 
 
@@ -173,3 +173,11 @@ def test_release_deploys_to_staging_with_rollback_then_notifies() -> None:
     assert notify["if"] == "always()"
     assert set(notify["needs"]) == {"release", "staging"}
     assert "no NOTIFY_WEBHOOK_URL secret" in _runs(release, "notify")
+
+
+def test_the_test_job_has_the_servers_the_tests_use() -> None:
+    """Redis on 6379 and PostgreSQL on 5432 (`postgres`, trust), as .ci/run starts them."""
+    services = _workflow("test.yml")["jobs"]["pytest"]["services"]
+    assert services["redis"]["ports"] == ["6379:6379"]
+    assert services["postgres"]["ports"] == ["5432:5432"]
+    assert services["postgres"]["env"]["POSTGRES_HOST_AUTH_METHOD"] == "trust"
