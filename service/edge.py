@@ -148,12 +148,7 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        offered = header(scope, b"x-request-id")
-        request_id = (
-            offered.decode()
-            if offered and REQUEST_ID_PATTERN.fullmatch(offered.decode("latin-1"))
-            else uuid.uuid4().hex
-        )
+        request_id = request_id_of(scope)
         request_state = state(scope)
         request_state["request_id"] = request_id
         added = [*security_headers(scope["path"]), (b"x-request-id", request_id.encode())]
@@ -180,44 +175,49 @@ class EdgeMiddleware:
             chunks.append(message.get("body", b""))
             if message.get("more_body", False):
                 return
-            body, was_uniform = uniform_body(status, b"".join(chunks), request_id)
-            keep = (b"content-length",) if was_uniform else (b"content-length", b"content-type")
-            headers = [
-                (name, value) for name, value in start["headers"] if name.lower() not in keep
-            ]
-            if not was_uniform:
-                headers.append((b"content-type", b"application/json"))
-            headers.append((b"content-length", str(len(body)).encode()))
-            await send({**start, "headers": headers})
+            uniform_start, body = uniform_error(start, status, b"".join(chunks), request_id)
+            await send(uniform_start)
             await send({"type": "http.response.body", "body": body})
 
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
             if scope["path"] not in PROBE_PATHS:
-                answered = CLIENT_CLOSED_REQUEST if request_state.get("client_gone") else status
-                milliseconds = round((time.perf_counter() - started) * 1000, 1)
-                key_id = request_state.get("key_id", "-")
-                # The JSON log (`service.logs`) writes the fields; the text log the line.
-                access_log.info(
-                    "%s %s %s %d %.1fms key=%s",
-                    request_id,
-                    scope["method"],
-                    scope["path"],
-                    answered,
-                    milliseconds,
-                    key_id,
-                    extra={
-                        "fields": {
-                            "request_id": request_id,
-                            "method": scope["method"],
-                            "path": scope["path"],
-                            "status": answered,
-                            "duration_ms": milliseconds,
-                            "key_id": key_id,
-                        }
-                    },
-                )
+                log_access(scope, request_state, status, time.perf_counter() - started)
+
+
+def request_id_of(scope: Scope) -> str:
+    """The client's X-Request-ID when it is a safe token, else a new one."""
+    offered = header(scope, b"x-request-id")
+    if offered and REQUEST_ID_PATTERN.fullmatch(offered.decode("latin-1")):
+        return offered.decode()
+    return uuid.uuid4().hex
+
+
+def uniform_error(
+    start: Message, status: int, body: bytes, request_id: str
+) -> tuple[Message, bytes]:
+    """An error answer's start and body with the uniform error body (`service.errors`)."""
+    uniform, was_uniform = uniform_body(status, body, request_id)
+    keep = (b"content-length",) if was_uniform else (b"content-length", b"content-type")
+    headers = [(name, value) for name, value in start["headers"] if name.lower() not in keep]
+    if not was_uniform:
+        headers.append((b"content-type", b"application/json"))
+    headers.append((b"content-length", str(len(uniform)).encode()))
+    return {**start, "headers": headers}, uniform
+
+
+def log_access(scope: Scope, request_state: dict[str, Any], status: int, seconds: float) -> None:
+    """One access line: the text log has the line, the JSON log (`service.logs`) the fields."""
+    fields = {
+        "request_id": request_state["request_id"],
+        "method": scope["method"],
+        "path": scope["path"],
+        "status": CLIENT_CLOSED_REQUEST if request_state.get("client_gone") else status,
+        "duration_ms": round(seconds * 1000, 1),
+        "key_id": request_state.get("key_id", "-"),
+    }
+    access_log.info("%s %s %s %d %.1fms key=%s", *fields.values(), extra={"fields": fields})
 
 
 def _with_headers(
@@ -278,6 +278,10 @@ def route_methods(apis: Iterable[Any], mounts: Mapping[str, Any]) -> RouteMethod
     return RouteMethods(exact, prefixes={DASHBOARD_PREFIX: reads}, mounts=routed)
 
 
+# An answer given before the app: status, error body, extra headers.
+Refusal = tuple[int, dict[str, Any], list[tuple[bytes, bytes]]]
+
+
 class RequestCheckMiddleware:
     """405 (with `Allow`) for a method the route does not take, before anything reads
     or judges the body; 413 when the declared or the streamed body exceeds the limit;
@@ -299,66 +303,63 @@ class RequestCheckMiddleware:
         if allowed is None:  # no route: the app's 404 never reads the body
             await self.app(scope, receive, send)
             return
+        refusal = self._refusal(scope, method, allowed)
+        if refusal is not None:
+            await send_json(send, *refusal)
+            return
+        body = await self._whole_body(scope, receive, send)
+        if body is None:
+            return
+        pending: Message | None = {"type": "http.request", "body": body}
+
+        async def replay() -> Message:
+            nonlocal pending
+            if pending is not None:
+                message, pending = pending, None
+                return message
+            return await receive()  # after the body: the disconnect, when it comes
+
+        await self.app(scope, replay, send)
+
+    def _refusal(self, scope: Scope, method: str, allowed: frozenset[str]) -> Refusal | None:
+        """What the request's line and headers alone are refused with, if anything."""
         if method not in allowed:
             allow = ", ".join(sorted(allowed))
-            await send_json(
-                send,
-                405,
-                error_body("method_not_allowed", f"{method} {scope['path']}: use {allow}"),
-                headers=[(b"allow", allow.encode())],
-            )
-            return
+            detail = f"{method} {scope['path']}: use {allow}"
+            return 405, error_body("method_not_allowed", detail), [(b"allow", allow.encode())]
         declared = header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await self._too_large(send)
-            return
+            return self._too_large()
         media_type = (header(scope, b"content-type") or b"application/json").split(b";")[0]
         if media_type.strip().lower() != b"application/json" and declared != b"0":
-            await send_json(
-                send,
-                415,
-                error_body(
-                    "unsupported_media_type",
-                    f"Content-Type {media_type.decode('latin-1')!r}: send application/json",
-                ),
-            )
-            return
-        # The whole body before the app is called (at most `limit` bytes): a client that
-        # leaves or is cut by the read deadline half-way (service.connections) never
-        # reaches an app, which would fail on the missing body and log and count a 500.
+            detail = f"Content-Type {media_type.decode('latin-1')!r}: send application/json"
+            return 415, error_body("unsupported_media_type", detail), []
+        return None
+
+    async def _whole_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
+        """The whole body before the app is called (at most `limit` bytes), or None when
+        the request was answered (413) or the client left: one that leaves or is cut by
+        the read deadline half-way (service.connections) never reaches an app, which would
+        fail on the missing body and log and count a 500."""
         chunks: list[bytes] = []
         received = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 state(scope)["client_gone"] = True
-                return
+                return None
             chunk = message.get("body", b"")
             received += len(chunk)
             if received > self.limit:
-                await self._too_large(send)
-                return
+                await send_json(send, *self._too_large())
+                return None
             chunks.append(chunk)
             if not message.get("more_body", False):
-                break
-        body: Message | None = {"type": "http.request", "body": b"".join(chunks)}
+                return b"".join(chunks)
 
-        async def replay() -> Message:
-            nonlocal body
-            if body is not None:
-                message, body = body, None
-                return message
-            return await receive()  # after the body: the disconnect, when it comes
-
-        await self.app(scope, replay, send)
-
-    async def _too_large(self, send: Send) -> None:
-        await send_json(
-            send,
-            413,
-            error_body("payload_too_large", f"request body over {self.limit} bytes"),
-            headers=[(b"connection", b"close")],
-        )
+    def _too_large(self) -> Refusal:
+        detail = f"request body over {self.limit} bytes"
+        return 413, error_body("payload_too_large", detail), [(b"connection", b"close")]
 
 
 class AuthMiddleware:
