@@ -1,12 +1,17 @@
 """The `pokewatch` command.
 
-Heavy imports (ZenML, MLflow, the HTTP sources, scikit-learn) happen inside the commands
-that need them, so `pokewatch keys` and `--help` start quickly.
+It starts with the serving packages alone (pyproject.toml's dependencies, all the API image
+has): the train and pipelines extras (ZenML, MLflow, the HTTP sources, scikit-learn, ...)
+are imported inside the commands that need them, so `pokewatch keys` and `--help` run in the
+API image and start quickly, and a command whose extra is missing says so in one line
+(`main`). tests/pipelines/test_serving_only.py runs the CLI with the extras unimportable.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -26,6 +31,20 @@ if TYPE_CHECKING:
     from model.evaluation import Evaluation
     from pipelines.collector import CollectionReport
     from service.store import Store
+
+# The extras' packages, by the name a missing one fails to import as (tests/test_packaging.py
+# keeps this in step with pyproject.toml's optional dependencies).
+EXTRA_MODULES = {
+    "httpx": "pipelines",
+    "mlflow": "pipelines",
+    "py7zr": "pipelines",
+    "rich": "pipelines",
+    "tenacity": "pipelines",
+    "zenml": "pipelines",
+    "matplotlib": "train",
+    "sklearn": "train",
+    "skops": "train",
+}
 
 app = typer.Typer(help="PokeWatch: Pokémon TCG fair prices.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -53,6 +72,13 @@ def _store(settings: PipelineSettings) -> Store:
     from service.store import Store
 
     return Store.from_settings(settings.store)
+
+
+def _needs(*modules: str) -> None:
+    """Import the extras' packages a command needs before it starts working: a missing one
+    fails at once (`main` names the extra), not after minutes of fitting or backtesting."""
+    for module in modules:
+        importlib.import_module(module)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -120,6 +146,7 @@ def train_command(
     if skip_if_present and store.registry.newest_production() is not None:
         typer.echo(f"{store.registry.root} already has a production model; not training", err=True)
         return
+    _needs("sklearn", "skops", "mlflow")
     try:
         with Steps("train", 6) as steps:
             trained = train_and_register(settings, store, data, steps)
@@ -175,12 +202,13 @@ def evaluate_command(
 ) -> None:
     """Rolling-origin backtest of each strategy against the naive forecast."""
     import shlex
-    import sys
     import time
 
     from model.features import price_panels
     from model.report import compare, write_report
 
+    if report is not None:
+        _needs("matplotlib")
     started = time.perf_counter()
     settings = _settings()
     backtest = settings.model.backtest.model_copy(
@@ -647,14 +675,42 @@ def schedule_run_command(
     )
 
 
+def _command_name(args: list[str]) -> str:
+    """`pokewatch` and the (sub)command words that start `args`."""
+    words = ["pokewatch"]
+    command = typer.main.get_command(app)
+    for arg in args:
+        commands = getattr(command, "commands", {})
+        if arg not in commands:
+            break
+        words.append(arg)
+        command = commands[arg]
+    return " ".join(words)
+
+
 def main() -> None:
     """The `pokewatch` console script: the commands, with a storage failure (a full disk, a
     file size limit, an I/O error) said in one line, not a traceback. The writes are
     crash-safe (`service.files`, the store's staged publications), so what was there before
-    is intact; exit 1 like any failed run."""
+    is intact; exit 1 like any failed run. A command whose extra is not installed (the API
+    image has the serving packages only) says which one, also in one line, and exits 1."""
     try:
-        app()
+        app(prog_name="pokewatch")
+    except ModuleNotFoundError as error:
+        extra = EXTRA_MODULES.get((error.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        typer.echo(
+            f"error: `{_command_name(sys.argv[1:])}` needs the {extra} extra "
+            f"(no module {error.name!r}): pip install 'pokewatch[{extra}]'",
+            err=True,
+        )
+        raise SystemExit(1) from None
     except OSError as error:
         typer.echo(f"error: {error}", err=True)
         typer.echo("error: the previous data is intact; free space and run it again", err=True)
         raise SystemExit(1) from None
+
+
+if __name__ == "__main__":  # `python -m pipelines.cli`: the API image's `pokewatch`
+    main()

@@ -1,33 +1,47 @@
-"""Progress bars on stderr (rich): animated on a terminal, a final line in a log file."""
+"""Progress bars on stderr (rich): animated on a terminal, a final line in a log file.
+
+rich is the pipelines extra's: it is imported when a bar starts, so importing this module
+(the CLI does, at start) needs the serving packages only.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import cache
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
 ItemT = TypeVar("ItemT")
-CONSOLE = Console(stderr=True)
+
+
+@cache
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=CONSOLE,
+        console=_console(),
     )
 
 

@@ -161,7 +161,8 @@ def build_api_image(scratch: Path, bentoml_home: Path) -> str:
     """`bentoml build` with the local base, then `bentoml containerize --backend podman`;
     returns the Bento's tag."""
     bentofile = yaml.safe_load((REPO / "bentofile.yaml").read_text())
-    bentofile["docker"] = {"base_image": BASE_IMAGE}
+    # The local base; the rest of the docker section (the `pokewatch` setup script) stays.
+    bentofile["docker"] = {**bentofile.get("docker", {}), "base_image": BASE_IMAGE}
     local = scratch / "bentofile.yaml"
     local.write_text(yaml.safe_dump(bentofile, sort_keys=False))
     env = {"BENTOML_HOME": str(bentoml_home), "PATH": f"{BIN}:{os.environ['PATH']}"}
