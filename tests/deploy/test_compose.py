@@ -32,6 +32,14 @@ def test_services_and_profiles() -> None:
     assert services["mlflow"]["profiles"] == ["mlflow"]
 
 
+def test_only_the_api_is_published_beyond_this_machine() -> None:
+    """MLflow, Prometheus and Grafana have no authentication: loopback only."""
+    services = _compose()["services"]
+    assert services["pokewatch"]["ports"] == ["${POKEWATCH_PORT:-3000}:3000"]
+    for name in ("mlflow", "prometheus", "grafana"):
+        assert all(port.startswith("127.0.0.1:") for port in services[name]["ports"]), name
+
+
 def test_env_example_documents_every_variable_compose_reads() -> None:
     used = set(re.findall(r"\$\{([A-Z0-9_]+)", (REPO / "compose.yaml").read_text()))
     documented = set(

@@ -424,3 +424,13 @@ def test_the_fallback_renders_what_kubectl_renders(name: str) -> None:
 
     directory = K8S / "overlays" / name
     assert by_name(render(directory)) == by_name(render_with_kubectl(directory))
+
+
+def test_the_api_reaches_redis_postgresql_and_dns_in_every_overlay(
+    overlay: tuple[str, list[Resource]],
+) -> None:
+    """An overlay's egress list replaces the base's: each must keep what the API calls."""
+    _, resources = overlay
+    egress = _one(resources, "NetworkPolicy", "pokewatch-api")["spec"]["egress"]
+    ports = {(port["protocol"], port["port"]) for rule in egress for port in rule["ports"]}
+    assert {("TCP", 6379), ("TCP", 5432), ("UDP", 53), ("TCP", 53)} <= ports
