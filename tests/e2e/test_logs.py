@@ -29,9 +29,15 @@ def json_lines(base: str) -> list[dict[str, object]]:
 
 
 def test_access_lines_are_json_objects_with_request_and_key_fields(
-    model_tag: str, api_key: str
+    model_tag: str, api_key: str, tmp_path: Path
 ) -> None:
-    env = {"POKEWATCH_SERVICE__LOG_FORMAT": "json"}
+    env = {
+        "POKEWATCH_SERVICE__LOG_FORMAT": "json",
+        # Its own BentoML home (the store is store.path): every `bentoml serve` empties its
+        # home's prometheus_multiproc_dir at start, under the session's running servers.
+        "BENTOML_HOME": str(tmp_path / "home"),
+        "POKEWATCH_STORE__PATH": os.environ["BENTOML_HOME"],
+    }
     with bentoml_serve("service:PokeWatch", env=env) as base:
         headers = {"X-API-Key": api_key, "X-Request-ID": "json-log-check"}
         answered = httpx.post(f"{base}/fair_price", json={"card_id": "tcg-133777"}, headers=headers)
