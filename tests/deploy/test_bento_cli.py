@@ -70,15 +70,12 @@ def test_pokewatch_runs_the_bentos_cli_without_the_extras(
     )
     assert Path(where.stdout.strip()).is_relative_to(built_bento.path / "src")
 
-    assert "Usage: pokewatch" in pokewatch("--help").stdout
+    # Every keys command without the extras: tests/pipelines/test_serving_only.py.
     created = pokewatch("keys", "create", "--name", "smoke-test")
     assert created.returncode == 0, created.stderr
     (record,) = json.loads((tmp_path / "keys" / "keys.json").read_text())["keys"]
     assert created.stdout.startswith("pw_")
     assert record["key_id"] in created.stdout
-    listed = pokewatch("keys", "list")
-    assert listed.returncode == 0, listed.stderr
-    assert record["key_id"] in listed.stdout
     collect = pokewatch("collect")
     assert collect.returncode == 1
     assert collect.stderr.splitlines() == [

@@ -95,7 +95,8 @@ def daily_job_overrides(tmp_path: Path, tcgcsv_url: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def served(model_tag: str) -> Iterator[str]:
-    with bentoml_serve("service:PokeWatch") as base:
+    """The service as Kubernetes runs it: its log lines are JSON (tests/e2e/test_logs.py)."""
+    with bentoml_serve("service:PokeWatch", env={"POKEWATCH_SERVICE__LOG_FORMAT": "json"}) as base:
         yield base
 
 

@@ -1,15 +1,17 @@
-"""The workers' JSON log lines (`service.log_format: json`) from a real `bentoml serve`."""
+"""The workers' JSON log lines (`service.log_format: json`, as the session's `served`
+server runs) from a real `bentoml serve`."""
 
 import json
 import os
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import bentoml_serve
-
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+REQUEST_ID = "json-log-check"
 
 
 def json_lines(base: str) -> list[dict[str, object]]:
@@ -28,24 +30,24 @@ def json_lines(base: str) -> list[dict[str, object]]:
     return found
 
 
+def access_lines(base: str, count: int) -> list[dict[str, object]]:
+    """This test's access lines, once `count` are written (a line follows its answer)."""
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [line for line in json_lines(base) if line.get("request_id") == REQUEST_ID]
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.1)
+
+
 def test_access_lines_are_json_objects_with_request_and_key_fields(
-    model_tag: str, api_key: str, tmp_path: Path
+    served: str, api_key: str
 ) -> None:
-    env = {
-        "POKEWATCH_SERVICE__LOG_FORMAT": "json",
-        # Its own BentoML home (the store is store.path): every `bentoml serve` empties its
-        # home's prometheus_multiproc_dir at start, under the session's running servers.
-        "BENTOML_HOME": str(tmp_path / "home"),
-        "POKEWATCH_STORE__PATH": os.environ["BENTOML_HOME"],
-    }
-    with bentoml_serve("service:PokeWatch", env=env) as base:
-        headers = {"X-API-Key": api_key, "X-Request-ID": "json-log-check"}
-        answered = httpx.post(f"{base}/fair_price", json={"card_id": "tcg-133777"}, headers=headers)
-        missing = httpx.get(f"{base}/v1/cards/no-such-card", headers=headers)
-        assert (answered.status_code, missing.status_code) == (200, 404)
-    # Read once the server has stopped: a line is written after its answer is sent.
-    lines = json_lines(base)
-    access = [line for line in lines if line.get("request_id") == "json-log-check"]
+    headers = {"X-API-Key": api_key, "X-Request-ID": REQUEST_ID}
+    answered = httpx.post(f"{served}/fair_price", json={"card_id": "tcg-133777"}, headers=headers)
+    missing = httpx.get(f"{served}/v1/cards/no-such-card", headers=headers)
+    assert (answered.status_code, missing.status_code) == (200, 404)
+    access = access_lines(served, 2)
     assert [(line["method"], line["path"], line["status"]) for line in access] == [
         ("POST", "/fair_price", 200),
         ("GET", "/v1/cards/no-such-card", 404),
@@ -54,4 +56,4 @@ def test_access_lines_are_json_objects_with_request_and_key_fields(
     assert all(line["logger"] == "pokewatch.access" for line in access)
     assert all(isinstance(line["duration_ms"], float) for line in access)
     # The worker's own lines too (the model it serves), not only the access log.
-    assert any(str(line.get("message", "")).startswith("serving ") for line in lines)
+    assert any(str(line.get("message", "")).startswith("serving ") for line in json_lines(served))
