@@ -71,12 +71,13 @@ container-check: install
 # The whole fault suite (tests/faults): `make test` runs its fast part, this adds the slow
 # probes marked `faults` (Redis faults across replicas, every model-store corruption, the
 # damaged keys file, clock jumps, the full disk in collect and score), 100 random SIGKILLs (50 of the daily job while collecting
-# or scoring, 50 of a promotion saving and publishing a model) and 300,000 inputs per fuzz
-# target. .ci/run runs it too.
+# or scoring, 50 of a promotion saving and publishing a model), 300,000 inputs per fuzz
+# target and 200 schemathesis examples per operation (25 in make test). .ci/run runs it too.
 .PHONY: faults
 faults: install
-	POKEWATCH_FUZZ_RUNS=300000 POKEWATCH_KILL_TRIALS=50 \
-	  pytest -rP tests/faults tests/pipelines/test_daily_kill.py -m "not container"
+	POKEWATCH_FUZZ_RUNS=300000 POKEWATCH_KILL_TRIALS=50 POKEWATCH_SCHEMATHESIS_EXAMPLES=200 \
+	  pytest -rP tests/faults tests/pipelines/test_daily_kill.py tests/e2e/test_schemathesis.py \
+	  -m "not container"
 
 # Not part of `make test` or CI (30 minutes; SOAK_MINUTES to change): tests/faults/soak.py.
 .PHONY: soak

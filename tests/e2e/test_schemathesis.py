@@ -14,6 +14,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SCHEMATHESIS = Path(sys.executable).with_name("st")
 CONFIG = Path(__file__).with_name("schemathesis.toml")
+# Examples per operation in the fuzzing phase: 25 in `make test`, 200 in `make faults`.
+EXAMPLES = os.environ.get("POKEWATCH_SCHEMATHESIS_EXAMPLES", "25")
 
 
 def test_no_server_errors_or_schema_violations(model_tag: str) -> None:
@@ -31,7 +33,7 @@ def test_no_server_errors_or_schema_violations(model_tag: str) -> None:
                 "--header", f"X-API-Key: {key}",
                 "--checks", "all",
                 "--phases", "examples,coverage,fuzzing",
-                "--max-examples", "60",
+                "--max-examples", EXAMPLES,
                 "--seed", "151",
                 "--no-color",
             ],
